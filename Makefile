@@ -1,0 +1,26 @@
+# Two entry points for a fresh machine: `make demo` (the main job) and `make test`.
+# Each creates .venv and installs the project on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) run.py flops --model smallbig_r23_full --frames 8 --size 224 --classes 400
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) run.py bench model
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,71 @@
+"""One bottleneck whose options give every block of the paper's Fig. 2."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .units import ExtraUnit, SmallBigUnit, video_conv, _norm
+
+EXPANSION = 4
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """How a bottleneck differs from the 2D one (1x1x1, 1x3x3, 1x1x1).
+
+    ``first_kernel`` (3, 1, 1) gives the inflated 3D block; ``big_views`` names a
+    big-view pool for each of the three layers (None = small view only), so
+    ``("3x3x3", None, None)`` is Fig. 2d and ``("3x3x3", "3x3x3", "Tx3x3")`` the Typical
+    block; ``extra_unit`` adds Fig. 2f's context unit (the Full block).
+    """
+
+    first_kernel: tuple[int, int, int] = (1, 1, 1)
+    big_views: tuple[str | None, str | None, str | None] = (None, None, None)
+    pool_type: str = "max"
+    share_conv: bool = True
+    norm: str = "individual"
+    zero_init_big_view: bool = True
+    extra_unit: str | None = None
+
+
+PLAIN_2D = BlockSpec()
+
+
+class Bottleneck(nn.Module):
+    """ResNet bottleneck (stride on the 1x3x3 conv, as torchvision) built from SmallBig units.
+
+    In a stride-2 block every big-view pool keeps stride 1 and the shared strided conv
+    downsamples both views, as in the official code.
+    """
+
+    def __init__(self, dim_in: int, dim_inner: int, *, stride: int = 1, spec: BlockSpec = PLAIN_2D) -> None:
+        super().__init__()
+        dim_out = dim_inner * EXPANSION
+        view = dict(pool_type=spec.pool_type, share_conv=spec.share_conv, norm=spec.norm,
+                    zero_init_big_view=spec.zero_init_big_view)
+        self.extra = None
+        if spec.extra_unit is not None:
+            self.extra = ExtraUnit(dim_out if spec.extra_unit == "se" else dim_in, spec.extra_unit,
+                                   zero_init=spec.zero_init_big_view)
+        self.unit1 = SmallBigUnit(dim_in, dim_inner, kernel=spec.first_kernel, big_view=spec.big_views[0], **view)
+        self.unit2 = SmallBigUnit(dim_inner, dim_inner, kernel=(1, 3, 3), stride=(1, stride, stride),
+                                  big_view=spec.big_views[1], **view)
+        self.unit3 = SmallBigUnit(dim_inner, dim_out, big_view=spec.big_views[2], **view)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or dim_in != dim_out:
+            # torchvision's layout (downsample.0 / downsample.1) so 2D weights load by name.
+            self.downsample = nn.Sequential(video_conv(dim_in, dim_out, stride=(1, stride, stride)), _norm(dim_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.extra is not None and not self.extra.on_residual:
+            x = self.extra(x)
+        out = self.relu(self.unit1(x))
+        out = self.relu(self.unit2(out))
+        out = self.unit3(out)
+        if self.extra is not None and self.extra.on_residual:
+            out = self.extra(out)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + shortcut)
