@@ -56,7 +56,11 @@ class CentredPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool_type == "max":
             return F.max_pool3d(x, self.size, stride=1, padding=self.padding)
-        return F.avg_pool3d(x, self.size, stride=1, padding=self.padding, count_include_pad=False)
+        # Mean over the positions inside the clip; padding by hand also accepts maps smaller
+        # than the window, which avg_pool3d's own padding refuses.
+        pad = [p for k in reversed(self.padding) for p in (k, k)]
+        inside = F.pad(x.new_ones(1, 1, *x.shape[2:]), pad)
+        return F.avg_pool3d(F.pad(x, pad), self.size, stride=1) / F.avg_pool3d(inside, self.size, stride=1)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, pool_type={self.pool_type}"
