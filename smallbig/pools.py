@@ -55,6 +55,10 @@ class CentredPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool_type == "max":
+            if x.device.type == "cpu" and not x.is_contiguous(memory_format=torch.channels_last_3d):
+                # PyTorch's CPU max_pool3d is about 10x faster on channels-last tensors,
+                # far more than the layout copy costs.
+                x = x.contiguous(memory_format=torch.channels_last_3d)
             return F.max_pool3d(x, self.size, stride=1, padding=self.padding)
         # Mean over the positions inside the clip; padding by hand also accepts maps smaller
         # than the window, which avg_pool3d's own padding refuses.

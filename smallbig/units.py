@@ -88,14 +88,16 @@ class SmallBigUnit(nn.Module):
     def _shared_conv(self, x: torch.Tensor, big: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run both views through one conv call, so sharing costs no more than its FLOPs.
 
-        A conv with no temporal extent treats frames independently, so the views are
-        stacked along time (a whole-clip big view then adds one frame, not T); a
-        temporal conv stacks them along the batch instead.
+        Views of the same shape are stacked along the batch (the halves stay dense, in
+        whatever memory layout the model runs). A whole-clip view has one frame: a conv
+        with no temporal extent takes it alone, at 1/T of the cost; a temporal conv sees
+        it repeated over time.
         """
-        if self.conv.kernel_size[0] == 1:
-            both = self.conv(torch.cat([x, big], dim=2))
-            return both.split([x.shape[2], big.shape[2]], dim=2)
-        both = self.conv(torch.cat([x, big.expand_as(x)], dim=0))
+        if big.shape != x.shape:
+            if self.conv.kernel_size[0] == 1:
+                return self.conv(x), self.conv(big)
+            big = big.expand_as(x)
+        both = self.conv(torch.cat([x, big], dim=0))
         return both.chunk(2, dim=0)
 
 
