@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) run.py flops --model smallbig_r23_full --frames 8 --size 224 --classes 400
+	$(PY) run.py flops --table table6
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -28,6 +28,8 @@ def parse_overrides(pairs: list[str]) -> dict:
 def cmd_flops(args: argparse.Namespace) -> int:
     import smallbig
 
+    if args.table:
+        return _flops_table(args)
     model = smallbig.build_model(args.model, num_classes=args.classes, num_frames=args.frames,
                                  **parse_overrides(args.set))
     result = {
@@ -43,6 +45,33 @@ def cmd_flops(args: argparse.Namespace) -> int:
     else:
         print(f"{args.model}: {result['params'] / 1e6:.2f}M params, {result['gmacs']:.2f} GMACs "
               f"per {args.frames}x{args.size}x{args.size} clip ({args.classes} classes)")
+    return 0
+
+
+def _flops_table(args: argparse.Namespace) -> int:
+    """One paper table: our parameter and GMAC counts beside the figures the paper reports."""
+    import smallbig
+
+    table = smallbig.PAPER_TABLES[args.table]
+    rows = []
+    for row in table.rows:
+        model = smallbig.build_model(row.model, num_classes=args.classes, num_frames=row.frames,
+                                     **row.options, **parse_overrides(args.set))
+        rows.append({"row": row.label, "model": row.model, "frames": row.frames,
+                     "params": smallbig.count_parameters(model),
+                     "gmacs": round(smallbig.count_gmacs(model, frames=row.frames, size=args.size), 4),
+                     "paper_params_m": row.reported_params_m, "paper_gmacs": row.reported_gmacs,
+                     "paper_top1": row.reported_top1})
+    if args.json:
+        print(json.dumps({"table": table.key, "title": table.title, "rows": rows}))
+        return 0
+    show = lambda v: "" if v is None else str(v)
+    print(f"{table.key}: {table.title} ({args.size}x{args.size}, {args.classes} classes)\n")
+    print("| row | model | params (M) | paper | GMACs | paper | paper top-1 |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['row']} | {r['model']} ({r['frames']}f) | {r['params'] / 1e6:.2f} | {show(r['paper_params_m'])} "
+              f"| {r['gmacs']:.2f} | {show(r['paper_gmacs'])} | {show(r['paper_top1'])} |")
     return 0
 
 
@@ -68,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     flops = commands.add_parser("flops", help="parameters and GMACs of a model")
-    flops.add_argument("--model", required=True)
+    which = flops.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="a registered model (see `run.py models`)")
+    which.add_argument("--table", choices=sorted(__import__("smallbig").PAPER_TABLES),
+                       help="every row of one of the paper's tables, beside the paper's figures")
     flops.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model option")
     flops.add_argument("--frames", type=int, default=8)
     flops.add_argument("--size", type=int, default=224)

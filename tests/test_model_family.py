@@ -107,3 +107,15 @@ def test_flops_command_applies_overrides_and_rejects_bad_ones():
     assert '"params": 209' in out.stdout  # ~20.9M with a second conv per view
     bad = subprocess.run(base + ["--set", "pool_type=median"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "pool_type" in bad.stderr
+
+
+def test_model_benchmark_reports_time_and_gmac_ratios():
+    """The benchmark runs end to end (tiny input); its figures are measured, not asserted."""
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "run.py", "bench", "model", "--json", "--size", "32", "--frames", "4",
+         "--batch", "2", "--steps", "1"], capture_output=True, text=True, check=True, cwd=ROOT)
+    result = json.loads(out.stdout)
+    assert result["time_ratio"] > 0 and result["gmac_ratio"] == pytest.approx(
+        result["candidate_gmacs"] / result["baseline_gmacs"])
