@@ -1,0 +1,187 @@
+"""Decoding with decord, bad-file triage, and the class-based ``map_batches`` UDF.
+
+A bad file must cost one video, never an epoch: :func:`open_video` and :func:`read_frames`
+turn every failure into a :class:`BadVideo` with a reason from :data:`REASONS`, the UDF
+skips that video and reports it to a :class:`~pipelines.health.DataHealth` tally, and only
+when the tally says more than the allowed fraction of the dataset is unreadable does the
+UDF raise :class:`~pipelines.health.TooManyBadVideos`, which stops the run with the first
+offenders listed.
+
+Frames leave the UDF as uint8 ``(T, H, W, 3)``; conversion to float happens in the training
+worker (:func:`pipelines.data.to_model_input`), so the object store moves 4x less data.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Iterator
+
+import numpy as np
+
+from .health import DataHealth, TooManyBadVideos
+from .video_io import probe_size
+from .sampling import MODES, ClipSpec, TooShortError, apply_crop, clip_rng, plan_clips, plan_crops
+
+log = logging.getLogger(__name__)
+
+REASONS = {
+    "missing": "file does not exist",
+    "empty": "zero-byte file",
+    "unreadable": "not a video, or cut off before its index (no readable container header)",
+    "truncated": "the header reads, but frames fail to decode (cut off or corrupt data)",
+    "too_short": "fewer frames than a clip needs",
+    "bad_size": "frame size unusable (side below min_side, aspect beyond max_aspect, or inconsistent)",
+}
+
+
+class BadVideo(Exception):
+    """A video that cannot give a clip; ``reason`` is a key of :data:`REASONS`."""
+
+    def __init__(self, path: str, reason: str, detail: str = "") -> None:
+        assert reason in REASONS, reason
+        self.path, self.reason, self.detail = path, reason, detail
+        super().__init__(f"{path}: {reason} ({detail or REASONS[reason]})")
+
+
+def open_video(path: str, *, num_threads: int = 1, min_frames: int = 1):
+    """Open ``path`` with decord (one decode thread: parallelism comes from more actors).
+
+    Raises :class:`BadVideo` for missing, empty, unreadable or too short files.
+    """
+    import decord
+
+    if not os.path.exists(path):
+        raise BadVideo(path, "missing")
+    if os.path.getsize(path) == 0:
+        raise BadVideo(path, "empty")
+    try:
+        reader = decord.VideoReader(path, num_threads=num_threads)
+        num_frames = len(reader)
+    except Exception as error:  # decord raises RuntimeError / DECORDError subclasses
+        # A header PyAV can read means a real video whose data is cut off or corrupt.
+        reason = "truncated" if probe_size(path) is not None else "unreadable"
+        raise BadVideo(path, reason, _short(error)) from None
+    if num_frames < min_frames:
+        raise BadVideo(path, "too_short", f"{num_frames} frames, need {min_frames}")
+    return reader
+
+
+def check_size(path: str, height: int, width: int, min_side: int = 16, max_aspect: float = 4.0) -> None:
+    """Reject frames too small to crop or too elongated to be a real video (``bad_size``)."""
+    if min(height, width) < min_side or max(height, width) > max_aspect * min(height, width):
+        raise BadVideo(path, "bad_size", f"{width}x{height} (min side {min_side}, max aspect {max_aspect:g})")
+
+
+def read_frames(reader, indices: np.ndarray, path: str, min_side: int = 16, max_aspect: float = 4.0) -> np.ndarray:
+    """Frames ``indices`` (sorted or not) as uint8 ``(len, H, W, 3)``; decode failures -> BadVideo.
+
+    decord also fails on some degenerate frame sizes; only then is the header probed with
+    PyAV, so such a file is reported as ``bad_size`` rather than ``truncated``.
+    """
+    try:
+        frames = reader.get_batch([int(i) for i in indices]).asnumpy()
+    except Exception as error:
+        size = probe_size(path)
+        if size is not None:
+            check_size(path, *size, min_side=min_side, max_aspect=max_aspect)
+        raise BadVideo(path, "truncated", _short(error)) from None
+    if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
+        raise BadVideo(path, "bad_size", f"decoder returned shape {frames.shape}")
+    return frames
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
+
+
+def decode_views(path: str, label: int, spec: ClipSpec, mode: str, epoch: int,
+                 num_threads: int = 1) -> list[tuple[np.ndarray, int]]:
+    """All views of one video as ``(clip uint8 (T, h, w, 3), label)``; raises BadVideo.
+
+    One decode pass reads the union of every view's frames (10 test clips share keyframes).
+    A flipped training clip takes ``spec.flipped_label(label)``.
+    """
+    reader = open_video(path, num_threads=num_threads, min_frames=spec.frames)
+    rng = clip_rng(spec.seed, epoch, path) if mode == "train" else None
+    try:
+        clips = plan_clips(spec, mode, len(reader), rng)
+    except TooShortError as error:
+        raise BadVideo(path, "too_short", str(error)) from None
+    every = np.unique(np.concatenate(clips))
+    frames = read_frames(reader, every, path, spec.min_side, spec.max_aspect)
+    height, width = frames.shape[1:3]
+    check_size(path, height, width, spec.min_side, spec.max_aspect)
+    crops = plan_crops(spec, mode, height, width, rng)
+    out = []
+    for indices in clips:
+        clip_frames = frames[np.searchsorted(every, indices)]
+        for crop in crops:
+            clip = apply_crop(clip_frames, crop)
+            out.append((clip, spec.flipped_label(label) if crop.flip else label))
+    return out
+
+
+class DecodeClips:
+    """The ``map_batches`` UDF: rows ``(path, label, video)`` in, one row per view out (a generator).
+
+    Output columns: ``clip`` uint8 ``(N, T, h, w, 3)``, ``label`` int64, ``video`` int64 (row
+    index in the annotation list, for averaging test views), ``view`` int64.
+
+    ``epoch=None`` (training in a Ray Train loop) asks ``health`` which epoch each video's
+    visit belongs to, so every pass over the dataset re-samples clips while a given
+    (epoch, video) always yields the same clip. ``health`` is a ``DataHealth`` actor handle
+    (or a local ``DataHealth``); skipped files and served clips are reported to it.
+    """
+
+    def __init__(self, spec: ClipSpec, mode: str, health: Any, epoch: int | None = None,
+                 num_threads: int = 1) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: expected one of {MODES}")
+        self.spec, self.mode, self.epoch, self.num_threads = spec, mode, epoch, num_threads
+        self.health = health
+        self._remote = hasattr(getattr(health, "record", None), "remote")
+
+    def _call(self, method: str, *args):
+        if self._remote:
+            import ray
+
+            return ray.get(getattr(self.health, method).remote(*args))
+        return getattr(self.health, method)(*args)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        videos = [int(v) for v in batch["video"]]
+        if self.epoch is None:
+            epochs = self._call("claim", videos)
+        else:
+            epochs = [self.epoch] * len(videos)
+        clips, labels, ids, views, served, skipped = [], [], [], [], [], []
+        for path, label, video, epoch in zip(batch["path"], batch["label"], videos, epochs):
+            path = str(path)
+            try:
+                decoded = decode_views(path, int(label), self.spec, self.mode, epoch, self.num_threads)
+            except BadVideo as bad:
+                log.warning("skipping %s", bad)
+                skipped.append((epoch, video, path, bad.reason, bad.detail))
+                continue
+            served.append((epoch, video, len(decoded)))
+            for number, (clip, clip_label) in enumerate(decoded):
+                clips.append(clip)
+                labels.append(clip_label)
+                ids.append(video)
+                views.append(number)
+        stop = self._call("record", served, skipped)
+        if stop:
+            raise TooManyBadVideos(stop)
+        if not clips:
+            return  # an all-bad batch yields no block (an empty one would not be a tensor column)
+        yield {
+            "clip": np.stack(clips),
+            "label": np.asarray(labels, np.int64),
+            "video": np.asarray(ids, np.int64),
+            "view": np.asarray(views, np.int64),
+        }
+
+
+__all__ = ["REASONS", "BadVideo", "DataHealth", "DecodeClips", "TooManyBadVideos", "decode_views",
+           "check_size", "open_video", "read_frames"]

@@ -1,0 +1,102 @@
+"""Per-epoch data health: clips served, videos skipped by reason, and the stop rule.
+
+One tally per dataset, shared by every decode actor (as a Ray actor, see
+``pipelines.data``), so "more than X% of the dataset is unreadable" is judged on the whole
+dataset rather than on one actor's share, and the training loop can log an epoch's
+summary. The tally also hands out epochs: a video's k-th visit after :meth:`DataHealth.rewind`
+belongs to epoch ``start + k``, which lets one Ray Dataset re-sample clips on every pass
+while a given (epoch, video) always yields the same clip, whichever actor decodes it.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+
+log = logging.getLogger(__name__)
+
+
+class TooManyBadVideos(RuntimeError):
+    """More than the allowed fraction of a dataset could not be read; lists the first offenders."""
+
+
+class DataHealth:
+    """Counts per epoch; plain Python so it runs locally or as ``ray.remote(DataHealth)``."""
+
+    def __init__(self, dataset_size: int, max_bad_fraction: float = 0.05, start_epoch: int = 0,
+                 name: str = "data", max_offenders: int = 10) -> None:
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
+        self.dataset_size, self.max_bad_fraction = int(dataset_size), float(max_bad_fraction)
+        self.name, self.max_offenders = name, max_offenders
+        self.start_epoch = int(start_epoch)
+        self.visits: Counter[int] = Counter()
+        self.clips: Counter[int] = Counter()  # epoch -> clips served
+        self.served: dict[int, Counter[int]] = defaultdict(Counter)  # epoch -> video -> times
+        self.bad: dict[int, dict[int, tuple[str, str, str]]] = defaultdict(dict)  # epoch -> video -> why
+        self.stopped: str | None = None
+
+    # -- epochs
+
+    def claim(self, videos: list[int]) -> list[int]:
+        """The epoch of each video's next visit (and count the visit)."""
+        epochs = []
+        for video in videos:
+            epochs.append(self.start_epoch + self.visits[video])
+            self.visits[video] += 1
+        return epochs
+
+    def rewind(self, epoch: int) -> None:
+        """Make the next pass epoch ``epoch`` (a resumed run calls this before iterating)."""
+        self.start_epoch = int(epoch)
+        self.visits.clear()
+        self.stopped = None
+
+    # -- counting
+
+    def record(self, served: list[tuple[int, int, int]],
+               skipped: list[tuple[int, int, str, str, str]]) -> str | None:
+        """Add ``(epoch, video, clips)`` served and ``(epoch, video, path, reason, detail)`` skipped.
+
+        Returns a message when the run must stop (too many unreadable videos), else None.
+        """
+        for epoch, video, clips in served:
+            self.served[epoch][video] += 1
+            self.clips[epoch] += clips
+        for epoch, video, path, reason, detail in skipped:
+            if video not in self.bad[epoch]:
+                self.bad[epoch][video] = (path, reason, detail)
+            limit = self.max_bad_fraction * self.dataset_size
+            if self.stopped is None and len(self.bad[epoch]) > limit:
+                self.stopped = self._stop_message(epoch)
+                log.error("%s", self.stopped)
+        return self.stopped
+
+    def _stop_message(self, epoch: int) -> str:
+        bad = self.bad[epoch]
+        lines = [f"{self.name}: {len(bad)} of {self.dataset_size} videos unreadable in epoch {epoch}, "
+                 f"more than the allowed {self.max_bad_fraction:.1%}; first offenders:"]
+        for path, reason, detail in list(bad.values())[: self.max_offenders]:
+            lines.append(f"  {path}: {reason}" + (f" ({detail})" if detail else ""))
+        return "\n".join(lines)
+
+    def summary(self, epoch: int | None = None) -> dict:
+        """One epoch's figures (the latest seen when ``epoch`` is None), JSON-friendly for logging."""
+        epochs = sorted(set(self.served) | set(self.bad))
+        if epoch is None:
+            if not epochs:
+                return {"epoch": None, "clips_served": 0, "videos_served": 0, "videos_served_twice": 0,
+                        "videos_skipped": 0, "skipped_by_reason": {}, "offenders": []}
+            epoch = epochs[-1]
+        served, bad = self.served.get(epoch, Counter()), self.bad.get(epoch, {})
+        return {
+            "epoch": epoch,
+            "clips_served": self.clips.get(epoch, 0),
+            "videos_served": len(served),
+            "videos_served_twice": sum(1 for n in served.values() if n > 1),
+            "videos_skipped": len(bad),
+            "skipped_by_reason": dict(Counter(reason for _, reason, _ in bad.values())),
+            "offenders": [{"path": p, "reason": r, "detail": d} for p, r, d in bad.values()],
+        }
+
+    def epochs(self) -> list[int]:
+        return sorted(set(self.served) | set(self.bad))

@@ -1,0 +1,292 @@
+"""Clip sampling as in the papers' recipes: which frames, which crop, whether to flip.
+
+Pure numpy, no decoding and no Ray, so every rule here is testable on numbers alone:
+
+- temporal: *dense* (T frames at stride s from a window of T*s, the stride shrinking for
+  short videos; Kinetics 8x8) and *segment* (T equal segments, one frame each: random in
+  training, the middle in evaluation; TSN / Something-Something);
+- spatial: training scales the short side to a random size in a range, takes a random
+  crop and maybe flips; evaluation scales the short side and takes the centre crop; the
+  test protocol takes K uniformly spaced clips x 3 crops (left/centre/right, square with
+  the short side);
+- every random choice comes from :func:`clip_rng`, seeded by (seed, epoch, video), so a
+  run is reproducible and a resumed run sees the same clips whatever the worker order.
+
+A *view* is one clip of one video: frame indices plus a :class:`Crop`. :func:`plan_views`
+returns one view in train/eval mode and K x 3 in test mode.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+MODES = ("train", "eval", "test")
+SAMPLERS = ("dense", "segment")
+
+
+class TooShortError(ValueError):
+    """The video has fewer frames than the clip needs (the decoder skips and counts it)."""
+
+
+# ---------------------------------------------------------------- seeding
+
+
+def video_key(path: str) -> int:
+    """A stable 63-bit key for a video (Python's ``hash`` changes between processes)."""
+    return int.from_bytes(hashlib.blake2b(path.encode("utf-8"), digest_size=8).digest(), "little") >> 1
+
+
+def clip_rng(seed: int, epoch: int, path: str) -> np.random.Generator:
+    """The generator for one video in one epoch: same (seed, epoch, path) -> same clip."""
+    return np.random.default_rng([int(seed), int(epoch), video_key(path)])
+
+
+# ---------------------------------------------------------------- temporal
+
+
+def _check_length(num_frames: int, frames: int) -> None:
+    if frames < 1:
+        raise ValueError(f"frames must be >= 1, got {frames}")
+    if num_frames < frames:
+        raise TooShortError(f"{num_frames} frames, the clip needs at least {frames}")
+
+
+def dense_stride(num_frames: int, frames: int, stride: int) -> int:
+    """The stride actually used: ``stride`` if the T*s window fits, else the largest that does."""
+    _check_length(num_frames, frames)
+    if num_frames >= frames * stride:
+        return stride
+    return max(1, num_frames // frames)
+
+
+def dense_indices(num_frames: int, frames: int, stride: int,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
+    """T frames ``stride`` apart; window start random with ``rng``, centred without.
+
+    A video shorter than the T*s window gets a smaller stride (never a repeated frame).
+    """
+    step = dense_stride(num_frames, frames, stride)
+    span = (frames - 1) * step + 1
+    slack = num_frames - span
+    start = int(rng.integers(0, slack + 1)) if rng is not None else slack // 2
+    return start + step * np.arange(frames, dtype=np.int64)
+
+
+def dense_test_indices(num_frames: int, frames: int, stride: int, clips: int) -> list[np.ndarray]:
+    """K dense clips with uniformly spaced starts from the first to the last possible window."""
+    step = dense_stride(num_frames, frames, stride)
+    span = (frames - 1) * step + 1
+    slack = num_frames - span
+    if clips == 1:
+        starts = [slack // 2]
+    else:
+        starts = np.round(np.linspace(0, slack, clips)).astype(np.int64).tolist()
+    return [start + step * np.arange(frames, dtype=np.int64) for start in starts]
+
+
+def _segments(num_frames: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    _check_length(num_frames, frames)
+    edges = (np.arange(frames + 1, dtype=np.int64) * num_frames) // frames
+    return edges[:-1], np.diff(edges)  # starts, lengths (all >= 1)
+
+
+def segment_indices(num_frames: int, frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """One frame from each of T equal segments: uniform in training, the middle without ``rng``."""
+    starts, lengths = _segments(num_frames, frames)
+    if rng is None:
+        return starts + lengths // 2
+    return starts + (rng.random(frames) * lengths).astype(np.int64)
+
+
+def segment_test_indices(num_frames: int, frames: int, clips: int) -> list[np.ndarray]:
+    """K segment clips: clip k takes the frame at ``(k + 0.5) / K`` of every segment."""
+    starts, lengths = _segments(num_frames, frames)
+    return [starts + ((k + 0.5) / clips * lengths).astype(np.int64) for k in range(clips)]
+
+
+# ---------------------------------------------------------------- spatial
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Where a view comes from: scale the frame by ``scale``, take ``size`` at (top, left), maybe flip."""
+
+    scale: float
+    top: int
+    left: int
+    size: tuple[int, int]
+    flip: bool = False
+
+
+def _scaled(height: int, width: int, short: float) -> tuple[float, int, int]:
+    scale = short / min(height, width)
+    return scale, max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def train_crop(height: int, width: int, rng: np.random.Generator, short_range: tuple[int, int],
+               crop: int, flip: bool) -> Crop:
+    """Random short side in ``short_range`` (inclusive), random ``crop`` square, flip with p = 1/2."""
+    low, high = short_range
+    if not crop <= low <= high:
+        raise ValueError(f"short side range {short_range} must satisfy crop ({crop}) <= low <= high")
+    scale, h, w = _scaled(height, width, int(rng.integers(low, high + 1)))
+    top = int(rng.integers(0, h - crop + 1))
+    left = int(rng.integers(0, w - crop + 1))
+    flipped = bool(rng.random() < 0.5) if flip else False
+    return Crop(scale, top, left, (crop, crop), flipped)
+
+
+def center_crop(height: int, width: int, short: int, crop: int) -> Crop:
+    """Scale the short side to ``short`` and take the centre ``crop`` square."""
+    if crop > short:
+        raise ValueError(f"crop {crop} larger than the short side {short}")
+    scale, h, w = _scaled(height, width, short)
+    return Crop(scale, (h - crop) // 2, (w - crop) // 2, (crop, crop))
+
+
+def three_crops(height: int, width: int, short: int) -> list[Crop]:
+    """Left/centre/right (top/centre/bottom for portrait) squares of the short side."""
+    scale, h, w = _scaled(height, width, short)
+    if w >= h:
+        return [Crop(scale, 0, left, (short, short)) for left in (0, (w - short) // 2, w - short)]
+    return [Crop(scale, top, 0, (short, short)) for top in (0, (h - short) // 2, h - short)]
+
+
+def _axis(out_size: int, offset: int, scale: float, source_size: int):
+    position = (np.arange(out_size) + offset + 0.5) / scale - 0.5
+    position = np.clip(position, 0, source_size - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, source_size - 1)
+    return low, high, (position - low).astype(np.float32)
+
+
+def apply_crop(frames: np.ndarray, crop: Crop) -> np.ndarray:
+    """Resize-then-crop ``(T, H, W, C)`` uint8 frames; only the cropped pixels are computed.
+
+    Bilinear with half-pixel centres (as ``align_corners=False``); with ``scale == 1`` it is an
+    exact slice. Output stays uint8 so clips cross the object store at a quarter of float size.
+    """
+    _, height, width, _ = frames.shape
+    out_h, out_w = crop.size
+    if crop.scale == 1.0:
+        out = frames[:, crop.top:crop.top + out_h, crop.left:crop.left + out_w]
+    else:
+        y0, y1, wy = _axis(out_h, crop.top, crop.scale, height)
+        x0, x1, wx = _axis(out_w, crop.left, crop.scale, width)
+        rows = frames[:, y0].astype(np.float32)
+        rows += (frames[:, y1].astype(np.float32) - rows) * wy[None, :, None, None]
+        cols = rows[:, :, x0]
+        cols += (rows[:, :, x1] - cols) * wx[None, None, :, None]
+        out = np.clip(cols + 0.5, 0, 255).astype(np.uint8)
+    if crop.flip:
+        out = out[:, :, ::-1]
+    return np.ascontiguousarray(out)
+
+
+# ---------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """How clips are cut from a video, per mode; the data half of a training recipe.
+
+    Flipping is a training-time choice: keep ``flip`` on for Kinetics; for datasets whose
+    classes name a direction (Something-Something) turn it off, or keep it on together with
+    ``flip_label_map`` (class -> the class a mirrored clip shows, e.g. from
+    ``annotations.left_right_swap``) so a mirrored clip carries the swapped label.
+    """
+
+    frames: int = 8
+    sampler: str = "dense"
+    stride: int = 8
+    crop: int = 224
+    train_short: tuple[int, int] = (256, 320)
+    eval_short: int = 256
+    test_short: int = 256
+    test_clips: int = 10
+    test_crops: int = 3
+    flip: bool = True
+    flip_label_map: Mapping[int, int] | None = None
+    seed: int = 0
+    min_side: int = 16
+    max_aspect: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler {self.sampler!r}: expected one of {SAMPLERS}")
+        if self.frames < 1 or self.stride < 1:
+            raise ValueError("frames and stride must be >= 1")
+        if self.test_crops not in (1, 3):
+            raise ValueError(f"test_crops: {self.test_crops} (expected 1 = centre or 3 = left/centre/right)")
+        object.__setattr__(self, "train_short", tuple(self.train_short))
+        if self.flip_label_map is not None:
+            object.__setattr__(self, "flip_label_map", {int(k): int(v) for k, v in dict(self.flip_label_map).items()})
+
+    def output_size(self, mode: str) -> int:
+        """Side of the square clips this mode produces."""
+        return self.test_short if mode == "test" and self.test_crops == 3 else self.crop
+
+    def views_per_video(self, mode: str) -> int:
+        return self.test_clips * self.test_crops if mode == "test" else 1
+
+    def flipped_label(self, label: int) -> int:
+        """The label of a mirrored clip (unchanged for classes absent from the map)."""
+        return (self.flip_label_map or {}).get(label, label)
+
+
+@dataclass(frozen=True)
+class View:
+    indices: np.ndarray = field(compare=False)
+    crop: Crop
+
+
+def temporal_indices(spec: ClipSpec, num_frames: int, rng: np.random.Generator | None) -> np.ndarray:
+    """One clip's frame indices (random with ``rng``, the deterministic centre clip without)."""
+    if spec.sampler == "dense":
+        return dense_indices(num_frames, spec.frames, spec.stride, rng)
+    return segment_indices(num_frames, spec.frames, rng)
+
+
+def plan_clips(spec: ClipSpec, mode: str, num_frames: int,
+               rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """The frame indices of every clip of one video in ``mode`` (known before decoding)."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: expected one of {MODES}")
+    if mode == "train":
+        if rng is None:
+            raise ValueError("training clips need a generator (see clip_rng)")
+        return [temporal_indices(spec, num_frames, rng)]
+    if mode == "eval":
+        return [temporal_indices(spec, num_frames, None)]
+    if spec.sampler == "dense":
+        return dense_test_indices(num_frames, spec.frames, spec.stride, spec.test_clips)
+    return segment_test_indices(num_frames, spec.frames, spec.test_clips)
+
+
+def plan_crops(spec: ClipSpec, mode: str, height: int, width: int,
+               rng: np.random.Generator | None = None) -> list[Crop]:
+    """The crops applied to every clip of one video in ``mode`` (known once a frame is decoded)."""
+    if mode == "train":
+        if rng is None:
+            raise ValueError("training crops need a generator (see clip_rng)")
+        return [train_crop(height, width, rng, spec.train_short, spec.crop, spec.flip)]
+    if mode == "eval":
+        return [center_crop(height, width, spec.eval_short, spec.crop)]
+    if spec.test_crops == 3:
+        return three_crops(height, width, spec.test_short)
+    return [center_crop(height, width, spec.test_short, spec.crop)]
+
+
+def plan_views(spec: ClipSpec, mode: str, num_frames: int, height: int, width: int,
+               rng: np.random.Generator | None = None) -> list[View]:
+    """Every view of one video: clips x crops (K x 3 in test mode, one otherwise).
+
+    The same generator is drawn from for frames first, then crops, as the decoder does.
+    """
+    clips = plan_clips(spec, mode, num_frames, rng)
+    crops = plan_crops(spec, mode, height, width, rng)
+    return [View(indices, crop) for indices in clips for crop in crops]
+
