@@ -4,12 +4,17 @@
     python run.py flops --model smallbig_r23_full --frames 8 --size 224 --classes 400
     python run.py models                      # every registered model
     python run.py bench model                 # SmallBig vs 2D step time against GMACs
+    python run.py train --model smallbig_r23_full --preset laptop --data synthetic --name first
+    python run.py eval --checkpoint runs/first/checkpoint_... --data DIR
+    python run.py predict --checkpoint CKPT video.mp4
+    python run.py ui                          # the MLflow UI for the local store
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -75,6 +80,92 @@ def _flops_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def experiment_from_args(args: argparse.Namespace):
+    """Preset (+ YAML file) + command-line flags + ``--set`` overrides, in that order.
+
+    ``--set key=value`` without a dot sets a model option (``pool_type=avg``); with a dot
+    it sets any experiment field (``optim.lr=0.1``, ``data.clip.frames=16``).
+    """
+    from pipelines.experiment import ExperimentConfig, load_yaml, preset
+
+    config = preset(args.preset)
+    if getattr(args, "config", None):
+        config = config.with_overrides(_dotted(load_yaml(args.config)), source=args.config)
+    flags = {
+        "model.name": getattr(args, "model", None), "data.path": getattr(args, "data", None),
+        "run.workers": getattr(args, "workers", None), "run.gpus_per_worker": getattr(args, "gpus_per_worker", None),
+        "run.name": getattr(args, "name", None), "optim.epochs": getattr(args, "epochs", None),
+        "model.init_2d": getattr(args, "init_2d", None), "run.storage": getattr(args, "storage", None),
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    for key, value in parse_overrides(getattr(args, "set", None)).items():
+        overrides[key if "." in key else f"model.options.{key}"] = value
+    return config.with_overrides(overrides)
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "options":
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipelines.runtime import start_ray
+    from pipelines.train import fit
+
+    config = experiment_from_args(args)
+    start_ray(args.address)
+    result = fit(config, run_test=not args.no_test)
+    print(f"\nrun {result.name}: checkpoint {result.checkpoint}")
+    if result.test:
+        print("test: " + "  ".join(f"{k.removeprefix('test_')} {v:.2f}" for k, v in result.test.items()))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pipelines.evaluate import evaluate_checkpoint, write_report
+    from pipelines.runtime import start_ray
+
+    start_ray(args.address)
+    report = evaluate_checkpoint(args.checkpoint, args.data, args.split, clips=args.clips, crops=args.crops,
+                                 batch_size=args.batch_size)
+    print(report.table())
+    out = args.out or str(Path(args.checkpoint) / f"eval-{args.split}")
+    for path in write_report(report, out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pipelines.evaluate import predict_files
+
+    failed = 0
+    for result in predict_files(args.checkpoint, args.videos, top=args.top):
+        if "error" in result:
+            failed += 1
+            print(f"{result['path']}: cannot read: {result['error']}")
+            continue
+        print(result["path"])
+        for name, probability in result["top"]:
+            print(f"  {probability:6.1%}  {name}")
+    return 1 if failed else 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from pipelines.tracking import tracking_uri
+
+    uri = tracking_uri(args.storage)
+    print(f"MLflow UI for {uri}\n  http://{args.host}:{args.port}", flush=True)
+    return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                            "--host", args.host, "--port", str(args.port)])
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     import smallbig
 
@@ -111,6 +202,46 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list registered models")
     models.add_argument("pattern", nargs="?", default="*")
     models.set_defaults(func=cmd_models)
+
+    train = commands.add_parser("train", help="train a model on Ray Train, tracked in MLflow")
+    train.add_argument("--model", help="a registered model (default: the preset's)")
+    train.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "kinetics", "ssv2"])
+    train.add_argument("--config", help="a YAML file of experiment fields, applied over the preset")
+    train.add_argument("--data", help="a dataset folder, or 'synthetic' (the built-in benchmark)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="a model option (pool_type=avg) or any experiment field (optim.lr=0.1)")
+    train.add_argument("--workers", type=int)
+    train.add_argument("--gpus-per-worker", type=float)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--name", help="run name; the same name resumes from the last checkpoint")
+    train.add_argument("--init-2d", help="a 2D ResNet state dict (torchvision names) to inflate")
+    train.add_argument("--storage", help="folder or URI for checkpoints and the MLflow store (default: runs)")
+    train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    train.add_argument("--no-test", action="store_true", help="skip the multi-view test at the end")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("eval", help="multi-view test of a checkpoint")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--data", required=True, help="the dataset folder")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--clips", type=int, help="clips per video (default: the training recipe's)")
+    evaluate.add_argument("--crops", type=int, choices=[1, 3])
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--out", help="folder for metrics.json, per_class.csv, confusion.png")
+    evaluate.add_argument("--address")
+    evaluate.set_defaults(func=cmd_eval)
+
+    predict = commands.add_parser("predict", help="top-5 classes for video files")
+    predict.add_argument("--checkpoint", required=True)
+    predict.add_argument("--top", type=int, default=5)
+    predict.add_argument("videos", nargs="+")
+    predict.set_defaults(func=cmd_predict)
+
+    ui = commands.add_parser("ui", help="start the MLflow UI for the local store")
+    ui.add_argument("--storage", default="runs")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=cmd_ui)
 
     bench = commands.add_parser("bench", help="speed benchmarks (see benchmarks/)")
     bench.add_argument("what", choices=["model"])

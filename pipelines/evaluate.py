@@ -1,0 +1,126 @@
+"""Multi-view testing of a checkpoint, and top-5 predictions for single files.
+
+The test protocol (K clips x 3 crops per video, softmax averaged over the views) runs
+its decoding on Ray Data and its inference in this process; scores are averaged per
+video, so one video counts once however many views it has.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .experiment import ExperimentConfig
+from .metrics import ClassificationMeter, plot_confusion
+from .train import build_model_for, load_checkpoint, predict_batches
+
+
+@dataclass
+class EvalReport:
+    split: str
+    classes: list[str]
+    metrics: dict[str, float]  # test_top1, test_top5, test_mean_class_acc, test_videos, ...
+    per_class: dict[str, float]
+    confusion: np.ndarray
+    views_per_video: int
+
+    def table(self) -> str:
+        m = self.metrics
+        lines = [f"{self.split}: {int(m['test_videos'])} videos x {self.views_per_video} views  "
+                 f"top-1 {m['test_top1']:.2f}  top-5 {m['test_top5']:.2f}  mean class {m['test_mean_class_acc']:.2f}"]
+        lines += [f"  {name:32s} {acc:6.2f}" for name, acc in self.per_class.items()]
+        return "\n".join(lines)
+
+
+def load_trained(checkpoint: str | Path) -> tuple[torch.nn.Module, ExperimentConfig, list[str]]:
+    """The model, experiment config and class names saved in a training checkpoint."""
+    state = load_checkpoint(checkpoint)
+    config = ExperimentConfig.from_dict(state["config"], source=str(checkpoint))
+    config.model.init_2d = None
+    model = build_model_for(config, len(state["classes"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), config, list(state["classes"])
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: str = "test", *,
+                        clips: int | None = None, crops: int | None = None, batch_size: int = 8,
+                        pool=None) -> EvalReport:
+    """Top-1/top-5/mean class accuracy of a checkpoint on a split, views averaged per video."""
+    from .annotations import read_dataset_folder
+    from .data import build_dataset, iter_clip_batches
+
+    model, config, classes = load_trained(checkpoint)
+    spec = config.data.clip
+    spec = dataclasses.replace(spec, test_clips=clips or spec.test_clips, test_crops=crops or spec.test_crops)
+    videos = read_dataset_folder(data_root, split)
+    if list(videos.classes) != classes:
+        raise ValueError(f"{data_root}: its classes differ from the checkpoint's ({len(videos.classes)} vs "
+                         f"{len(classes)}); evaluate on the dataset the model was trained for")
+    dataset = build_dataset(videos, spec, "test", pool=pool, shuffle=False)
+    sums: dict[int, torch.Tensor] = {}
+    labels: dict[int, int] = {}
+    for scores, batch_labels, video_ids in predict_batches(model, iter_clip_batches(dataset.dataset, batch_size),
+                                                           device=torch.device("cpu")):
+        for score, label, video in zip(scores, batch_labels.tolist(), video_ids.tolist()):
+            sums[video] = sums.get(video, 0) + score
+            labels[video] = label
+    meter = ClassificationMeter(len(classes))
+    if sums:
+        order = sorted(sums)
+        meter.update(torch.stack([sums[v] for v in order]), torch.tensor([labels[v] for v in order]))
+    metrics = {k.replace("samples", "videos"): v for k, v in meter.compute("test_").items() if k != "test_loss"}
+    metrics["test_videos_unreadable"] = float(len(videos) - len(sums))
+    per_class = dict(zip(classes, (100.0 * meter.per_class_accuracy()).tolist()))
+    return EvalReport(split, classes, metrics, per_class, meter.confusion.numpy(), spec.views_per_video("test"))
+
+
+def write_report(report: EvalReport, folder: str | Path) -> list[Path]:
+    """metrics.json, per_class.csv and confusion.png in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(report.metrics, indent=2))
+    with open(folder / "per_class.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["class", "accuracy"])
+        writer.writerows((name, f"{acc:.2f}") for name, acc in report.per_class.items())
+    png = plot_confusion(report.confusion, report.classes, folder / "confusion.png",
+                         f"{report.split}: top-1 {report.metrics['test_top1']:.1f}%")
+    return [folder / "metrics.json", folder / "per_class.csv", png]
+
+
+def log_report(client, run_id: str, report: EvalReport) -> None:
+    """Test metrics and the report files into an MLflow run."""
+    import tempfile
+
+    from .tracking import log_metrics
+
+    log_metrics(client, run_id, report.metrics, step=0)
+    with tempfile.TemporaryDirectory() as folder:
+        for path in write_report(report, folder):
+            client.log_artifact(run_id, str(path), artifact_path="test")
+
+
+def predict_files(checkpoint: str | Path, paths: list[str], top: int = 5) -> list[dict]:
+    """Top-``top`` classes per file on the centre clip; unreadable files get an ``error``."""
+    from .data import to_model_input
+    from .decoding import BadVideo, decode_views
+
+    model, config, classes = load_trained(checkpoint)
+    results = []
+    for path in paths:
+        try:
+            views = decode_views(str(path), 0, config.data.clip, "eval", 0)
+        except BadVideo as bad:
+            results.append({"path": str(path), "error": str(bad)})
+            continue
+        clips = to_model_input(np.stack([clip for clip, _ in views]))
+        with torch.no_grad():
+            scores = model(clips).softmax(dim=1).mean(dim=0)
+        values, indices = scores.topk(min(top, len(classes)))
+        results.append({"path": str(path), "top": [(classes[i], float(v)) for v, i in zip(values, indices)]})
+    return results

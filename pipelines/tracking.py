@@ -1,0 +1,98 @@
+"""MLflow behind a few functions: where the store is, one run per training run, rank-0 logging.
+
+The default store is a sqlite file under the project's run folder, by absolute path (Ray
+workers change directory, so a relative path would land inside Ray's session folder);
+``MLFLOW_TRACKING_URI`` overrides it everywhere, drivers and workers alike.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def tracking_uri(storage: str = "runs") -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<storage>/mlflow.db`` (absolute)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    folder = Path(storage).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def artifact_root(storage: str = "runs") -> str:
+    if "://" in storage:
+        return storage.rstrip("/") + "/mlartifacts"
+    return (Path(storage).expanduser().resolve() / "mlartifacts").as_uri()
+
+
+def get_experiment_id(client: MlflowClient, name: str, storage: str = "runs") -> str:
+    """The experiment's id, creating it with an explicit (absolute) artifact location."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=f"{artifact_root(storage)}/{name}")
+    except Exception:  # another process created it first
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def find_run(client: MlflowClient, experiment_id: str, name: str, parent_id: str | None = None):
+    """The newest run called ``name`` (under ``parent_id`` if given), or None."""
+    query = f"tags.`{RUN_NAME_TAG}` = '{name}'"
+    if parent_id:
+        query += f" and tags.`mlflow.parentRunId` = '{parent_id}'"
+    runs = client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time DESC"],
+                              max_results=1)
+    return runs[0] if runs else None
+
+
+def open_run(client: MlflowClient, experiment_id: str, name: str, tags: dict[str, str] | None = None,
+             parent_id: str | None = None) -> tuple[str, bool]:
+    """The run called ``name``, reopened if it exists (a resumed training run), else created.
+
+    Returns ``(run_id, resumed)``. Reusing the run keeps one MLflow run per training run.
+    """
+    existing = find_run(client, experiment_id, name, parent_id)
+    tags = dict(tags or {})
+    if parent_id:
+        tags["mlflow.parentRunId"] = parent_id
+    if existing is not None:
+        client.update_run(existing.info.run_id, status="RUNNING")
+        return existing.info.run_id, True
+    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    return run.info.run_id, False
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    """``{"optim": {"lr": 0.1}}`` -> ``{"optim.lr": "0.1"}`` (MLflow params are flat strings)."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = str(value)[:6000]
+    return flat
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    """Log params once; a resumed run already has them (MLflow refuses to change a param)."""
+    logged = client.get_run(run_id).data.params
+    new = [Param(k, str(v)) for k, v in params.items() if k not in logged]
+    for start in range(0, len(new), 100):
+        client.log_batch(run_id, params=new[start:start + 100])
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float], step: int) -> None:
+    import time
+
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+    if batch:
+        client.log_batch(run_id, metrics=batch)
