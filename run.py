@@ -4,6 +4,7 @@
     python run.py flops --model smallbig_r23_full --frames 8 --size 224 --classes 400
     python run.py models                      # every registered model
     python run.py bench model                 # SmallBig vs 2D step time against GMACs
+    python run.py data synth --out data/synth # the built-in temporal benchmark (dataset folder)
 """
 from __future__ import annotations
 
@@ -54,6 +55,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from pipelines.synthetic import write_synthetic
+
+    summary = write_synthetic(args.out, videos_per_class=args.videos_per_class, size=args.size,
+                              frames=args.frames, seed=args.seed)
+    print(f"wrote {summary['videos']} videos of {summary['classes']} classes to {summary['out']} "
+          f"(train/val/test {summary['splits']['train']}/{summary['splits']['val']}/{summary['splits']['test']}) "
+          f"in {summary['seconds']:.1f} s")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "model":
         from benchmarks.model_step import main as bench_main
@@ -79,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list registered models")
     models.add_argument("pattern", nargs="?", default="*")
     models.set_defaults(func=cmd_models)
+
+    data = commands.add_parser("data", help="datasets: write the built-in synthetic benchmark")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    synth = data_commands.add_parser("synth", help="write the temporal benchmark as a dataset folder")
+    synth.add_argument("--out", required=True, help="dataset folder to write (read back with --data DIR)")
+    synth.add_argument("--videos-per-class", type=int, default=30)
+    synth.add_argument("--size", type=int, default=64, help="frame side in pixels (even)")
+    synth.add_argument("--frames", type=int, default=32)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(func=cmd_data)
 
     bench = commands.add_parser("bench", help="speed benchmarks (see benchmarks/)")
     bench.add_argument("what", choices=["model"])
