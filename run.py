@@ -5,6 +5,7 @@
     python run.py models                      # every registered model
     python run.py bench model                 # SmallBig vs 2D step time against GMACs
     python run.py data synth --out data/synth # the built-in temporal benchmark (dataset folder)
+    python run.py bench data                  # clips/s: one process, DataLoader, Ray Data
 """
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "model":
         from benchmarks.model_step import main as bench_main
+    elif args.what == "data":
+        from benchmarks.data_loading import main as bench_main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     return bench_main(args.rest + (["--json"] if args.json else []))
@@ -103,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(func=cmd_data)
 
     bench = commands.add_parser("bench", help="speed benchmarks (see benchmarks/)")
-    bench.add_argument("what", choices=["model"])
+    bench.add_argument("what", choices=["model", "data"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
     bench.set_defaults(func=cmd_bench)
