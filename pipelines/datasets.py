@@ -1,6 +1,7 @@
 """Where an experiment's videos live: a dataset folder, or the built-in benchmark made on first use."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .experiment import ExperimentConfig
@@ -17,14 +18,23 @@ def resolve_data(config: ExperimentConfig) -> Path:
     if config.data.path == "synthetic":
         root = synthetic_root(config)
         if not (root / "classes.txt").exists():
-            from .synthetic import write_benchmark
+            import shutil
+
+            from .synthetic import write_synthetic
 
             s = config.data.synthetic
             print(f"writing the built-in temporal benchmark to {root} (first use)", flush=True)
-            write_benchmark(root, videos_per_class=s.videos_per_class, size=s.size, frames=s.frames, seed=s.seed)
+            partial = root.with_name(root.name + ".partial")  # an interrupted write is never read
+            shutil.rmtree(partial, ignore_errors=True)
+            summary = write_synthetic(partial, videos_per_class=s.videos_per_class, size=s.size,
+                                      frames=s.frames, seed=s.seed)
+            os.replace(partial, root)  # the lists hold paths relative to the folder
+            print(f"  {summary['videos']} videos of {summary['classes']} classes in {summary['seconds']:.0f} s",
+                  flush=True)
         return root
     root = Path(config.data.path).expanduser().resolve()
     if not (root / "classes.txt").exists():
         raise ValueError(f"data.path {config.data.path!r}: no classes.txt there; expected a dataset folder "
                          f"(classes.txt, train.txt, val.txt, test.txt) or 'synthetic'")
     return root
+

@@ -75,8 +75,10 @@ def check_size(path: str, height: int, width: int, min_side: int = 16, max_aspec
 def read_frames(reader, indices: np.ndarray, path: str, min_side: int = 16, max_aspect: float = 4.0) -> np.ndarray:
     """Frames ``indices`` (sorted or not) as uint8 ``(len, H, W, 3)``; decode failures -> BadVideo.
 
-    decord also fails on some degenerate frame sizes; only then is the header probed with
-    PyAV, so such a file is reported as ``bad_size`` rather than ``truncated``.
+    When decord fails, the header is probed with PyAV: a degenerate size is ``bad_size``; a
+    sane one is decoded again with PyAV, because decord 0.6 cannot copy frames of some
+    widths (16, 24, 48, 72 px, ...) that are perfectly valid video. Only if PyAV cannot
+    produce the frames either is the file ``truncated``.
     """
     try:
         frames = reader.get_batch([int(i) for i in indices]).asnumpy()
@@ -84,10 +86,35 @@ def read_frames(reader, indices: np.ndarray, path: str, min_side: int = 16, max_
         size = probe_size(path)
         if size is not None:
             check_size(path, *size, min_side=min_side, max_aspect=max_aspect)
+            frames = read_frames_pyav(path, indices)
+            if frames is not None:
+                return frames
         raise BadVideo(path, "truncated", _short(error)) from None
     if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
         raise BadVideo(path, "bad_size", f"decoder returned shape {frames.shape}")
     return frames
+
+
+def read_frames_pyav(path: str, indices: np.ndarray) -> np.ndarray | None:
+    """The fallback decoder: frames ``indices`` by decoding from the start; None if any is missing."""
+    import av
+
+    wanted = {int(i) for i in indices}
+    found: dict[int, np.ndarray] = {}
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "NONE"
+            for number, frame in enumerate(container.decode(stream)):
+                if number in wanted:
+                    found[number] = frame.to_ndarray(format="rgb24")
+                if number >= max(wanted):
+                    break
+    except Exception:
+        return None
+    if len(found) != len(wanted):
+        return None
+    return np.stack([found[int(i)] for i in indices])
 
 
 def _short(error: Exception) -> str:

@@ -112,6 +112,13 @@ def test_odd_sized_but_sane_video_is_served(folder):
     assert clip.shape == (4, 32, 32, 3) and numbers(clip) == [5, 8, 11, 14]
 
 
+@pytest.mark.parametrize("width", [48, 72])
+def test_widths_decord_cannot_copy_are_decoded_by_the_pyav_fallback(folder, width):
+    path = numbered_video(folder / f"w{width}.mp4", 30, height=48, width=width)
+    (clip, _), = decode_views(path, 0, SPEC, "eval", epoch=0)
+    assert numbers(clip) == dense_indices(30, 4, 3).tolist()
+
+
 def test_udf_skips_and_counts_bad_files_and_serves_the_rest(folder, video):
     bad = bad_files(folder / "bad_udf")
     good = [video, numbered_video(folder / "v30.mp4", 30)]

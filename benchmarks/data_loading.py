@@ -1,0 +1,215 @@
+"""Clips per second from a folder of videos: one process, a torch DataLoader, Ray Data at 1 and 2 actors.
+
+    python run.py bench data [--json] [--videos 32 --repeat 6 --width 340 --height 256]
+
+All four run the same work per clip (``pipelines.decoding.decode_views``: decord decode of
+an 8x8 dense clip, random short-side scale, 224 crop, flip), so the ratios measure the
+loaders, not the decoding:
+
+- ``single_process``: a plain loop, the per-core limit;
+- ``dataloader``: ``torch.utils.data.DataLoader`` with 2 worker processes (what a user
+  would pick instead of Ray);
+- ``ray_data_1`` / ``ray_data_2``: ``pipelines.data.build_dataset`` on a pool of 1 / 2
+  decode actors (1 CPU each), iterated from the driver.
+
+Throughput is clips per second over whole epochs, start-up included (worker processes for
+the DataLoader, the actor pool for Ray Data, rebuilt every epoch), the same rule for every
+loader; the first-batch latency is reported beside it. An epoch is ``--videos`` x
+``--repeat`` clips (192 by default): long enough that a per-epoch start-up of a few seconds
+does not dominate, as in real epochs of thousands of clips. ``ray.init`` is outside the
+timing (once per process). Without ``--data`` the benchmark writes Kinetics-like H.264
+videos (340x256, 25 fps, 128 frames, 2 s GOPs) to a temporary folder first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.annotations import VideoList, VideoRecord, read_dataset_folder
+from pipelines.decoding import decode_views
+from pipelines.sampling import ClipSpec
+from pipelines.video_io import write_video
+
+KEYS = ("single_process", "dataloader", "ray_data_1", "ray_data_2")
+
+
+def kinetics_like_videos(folder: Path, count: int, width: int, height: int, frames: int,
+                         seed: int = 0) -> VideoList:
+    """Videos with moving texture (cheap to make, costly enough to decode like real footage)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    records = []
+    for index in range(count):
+        path = folder / f"clip_{index:03d}.mp4"
+        if not path.exists():
+            fx, fy, speed = rng.uniform(0.02, 0.08, size=3)
+            base = rng.uniform(40, 200, size=3).astype(np.float32)
+            blocks = rng.uniform(0, 255, size=(height // 32 + 1, width // 32 + 1, 3)).astype(np.float32)
+            texture = np.repeat(np.repeat(blocks, 32, 0), 32, 1)[:height, :width]
+            video = np.empty((frames, height, width, 3), np.uint8)
+            for t in range(frames):
+                wave = 60 * np.sin(x * fx + y * fy + t * speed * 10)[..., None]
+                shift = np.roll(texture, int(t * speed * 40), axis=1)
+                noise = rng.normal(0, 4, size=(height, width, 1))
+                video[t] = np.clip(base + wave + 0.4 * shift + noise, 0, 255).astype(np.uint8)
+            write_video(path, video, fps=25, crf=23, options={"g": "50"})  # 2 s GOPs, like web video
+        records.append(VideoRecord(str(path), index % 2))
+    return VideoList(records, ("a", "b"), source=str(folder))
+
+
+class _Meter:
+    """Clips served, time to the first batch and over the whole run (start-up included)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first: float | None = None
+        self.clips = 0
+
+    def batch(self, clips: int) -> None:
+        self.clips += clips
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    def result(self) -> dict:
+        seconds = time.perf_counter() - self.start
+        return {"clips": self.clips, "seconds": round(seconds, 2), "clips_per_s": round(self.clips / seconds, 2),
+                "first_batch_s": round((self.first or self.start) - self.start, 2)}
+
+
+def bench_single(videos: VideoList, spec: ClipSpec, passes: int) -> dict:
+    meter = _Meter()
+    for epoch in range(passes):
+        for record in videos.records:
+            meter.batch(len(decode_views(record.path, record.label, spec, "train", epoch)))
+    return meter.result()
+
+
+class _TorchClips:
+    """A map-style torch Dataset running the same decode as the other loaders."""
+
+    def __init__(self, videos: VideoList, spec: ClipSpec, epoch: int) -> None:
+        self.records, self.spec, self.epoch = videos.records, spec, epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int):
+        record = self.records[index]
+        clip, label = decode_views(record.path, record.label, self.spec, "train", self.epoch)[0]
+        return clip, label
+
+
+def bench_dataloader(videos: VideoList, spec: ClipSpec, passes: int, batch_size: int, workers: int = 2) -> dict:
+    from torch.utils.data import DataLoader
+
+    meter = _Meter()
+    for epoch in range(passes):
+        loader = DataLoader(_TorchClips(videos, spec, epoch), batch_size=batch_size, num_workers=workers)
+        for clips, _ in loader:
+            meter.batch(len(clips))
+    return meter.result()
+
+
+def bench_ray(videos: VideoList, spec: ClipSpec, passes: int, batch_size: int, actors: int) -> dict:
+    from pipelines.data import DecodePool, build_dataset
+
+    pool = DecodePool(num_cpus=1, min_actors=actors, max_actors=actors, batch_size=max(1, batch_size // 2))
+    meter = _Meter()
+    for epoch in range(passes):
+        clips = build_dataset(videos, spec, "train", pool=pool, epoch=epoch, shuffle=False)
+        for batch in clips.dataset.iter_batches(batch_size=batch_size, batch_format="numpy"):
+            meter.batch(len(batch["clip"]))
+    return meter.result()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="run.py bench data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="a dataset folder (classes.txt + train.txt); default: generated videos")
+    parser.add_argument("--videos", type=int, default=32, help="generated videos (or the first N of --data)")
+    parser.add_argument("--repeat", type=int, default=6, help="times each video is listed in an epoch")
+    parser.add_argument("--passes", type=int, default=1, help="epochs per loader")
+    parser.add_argument("--width", type=int, default=340)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--video-frames", type=int, default=128)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--stride", type=int, default=8)
+    parser.add_argument("--crop", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--only", nargs="*", choices=KEYS, default=list(KEYS))
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    spec = ClipSpec(frames=args.frames, stride=args.stride, crop=args.crop,
+                    train_short=(args.crop, max(args.crop, round(args.crop * 320 / 224))))
+    with tempfile.TemporaryDirectory(prefix="bench_data_") as scratch:
+        if args.data:
+            full = read_dataset_folder(args.data, "train")
+            videos = VideoList(full.records[: args.videos], full.classes, full.source)
+        else:
+            videos = kinetics_like_videos(Path(scratch), args.videos, args.width, args.height, args.video_frames)
+        videos = VideoList(videos.records * args.repeat, videos.classes, videos.source)
+        results: dict = {}
+        load_before = os.getloadavg()
+        if "single_process" in args.only:
+            results["single_process"] = bench_single(videos, spec, args.passes)
+        if "dataloader" in args.only:
+            results["dataloader"] = bench_dataloader(videos, spec, args.passes, args.batch_size)
+        ray_keys = [k for k in ("ray_data_1", "ray_data_2") if k in args.only]
+        if ray_keys:
+            import ray
+
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            started_here = not ray.is_initialized()
+            if started_here:
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            ray.data.DataContext.get_current().enable_progress_bars = False
+            try:
+                for key in ray_keys:
+                    results[key] = bench_ray(videos, spec, args.passes, args.batch_size, actors=int(key[-1]))
+            finally:
+                if started_here:
+                    ray.shutdown()
+    report = {key: results[key]["clips_per_s"] for key in KEYS if key in results}
+    ratios = {}
+    for num, den in [("ray_data_2", "single_process"), ("ray_data_2", "dataloader"),
+                     ("ray_data_1", "single_process"), ("dataloader", "single_process")]:
+        if num in report and den in report and report[den]:
+            ratios[f"{num}/{den}"] = round(report[num] / report[den], 2)
+    report.update({
+        "ratios": ratios,
+        "details": results,
+        "setup": {"clips_per_epoch": len(videos), "passes": args.passes, "clip": f"{args.frames}x{args.stride} dense, "
+                  f"{args.crop} crop", "source": args.data or f"generated {args.width}x{args.height}, "
+                  f"{args.video_frames} frames", "cpus": os.cpu_count(),
+                  "loadavg_before": [round(v, 2) for v in load_before],
+                  "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
+    })
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key in KEYS:
+            if key in results:
+                r = results[key]
+                print(f"{key:15s} {r['clips_per_s']:7.1f} clips/s  ({r['clips']} clips in {r['seconds']:.1f} s, "
+                      f"first batch after {r['first_batch_s']:.1f} s)")
+        for name, value in ratios.items():
+            print(f"{name:30s} {value:.2f}x")
+        print(f"machine: {os.cpu_count()} CPUs, load average {report['setup']['loadavg_before'][0]} before, "
+              f"{report['setup']['loadavg_after'][0]} after")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
