@@ -66,8 +66,11 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 def train_epoch(model: torch.nn.Module, batches: Iterable[ClipBatch], optimizer: torch.optim.Optimizer,
                 scheduler, scaler: torch.amp.GradScaler, *, num_classes: int, device: torch.device,
                 dtype: torch.dtype | None, label_smoothing: float = 0.0,
-                memory_format=torch.contiguous_format) -> dict[str, float]:
-    """One pass over ``batches``; returns train loss, top-1/top-5, clips/s and the last lr."""
+                memory_format=torch.contiguous_format, progress=None) -> dict[str, float]:
+    """One pass over ``batches``; returns train loss, top-1/top-5, clips/s and the last lr.
+
+    ``progress(step, loss)``, when given, is called after every step (a console display).
+    """
     model.train()
     meter, clips, start = ClassificationMeter(num_classes), 0, time.perf_counter()
     for batch in batches:
@@ -82,6 +85,8 @@ def train_epoch(model: torch.nn.Module, batches: Iterable[ClipBatch], optimizer:
         scheduler.step()
         meter.update(logits, batch.labels, loss.item())
         clips += len(batch.labels)
+        if progress is not None:
+            progress(clips, loss.item())
     elapsed = time.perf_counter() - start
     meter.all_reduce()
     metrics = meter.compute("train_")
@@ -125,6 +130,23 @@ def load_checkpoint(folder: str | Path) -> dict:
 
 
 # ------------------------------------------------------------------ inside a Ray Train worker
+
+def _console_progress(epoch: int, epochs: int, loop: dict, every_s: float = 15.0):
+    """Rank 0's progress line: clips done of the epoch and the running loss, every ``every_s`` seconds."""
+    expected = loop["steps_per_epoch"] * loop["world_size"] * loop["experiment"]["data"]["batch_size"]
+    start = last = time.perf_counter()
+
+    def show(clips_done: int, loss: float) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last >= every_s:
+            last = now
+            done = clips_done * loop["world_size"]
+            print(f"epoch {epoch + 1}/{epochs}  ~{min(100, 100 * done // max(1, expected))}% "
+                  f"({done} clips, {done / (now - start):.1f} clips/s)  loss {loss:.3f}", flush=True)
+
+    return show
+
 
 def train_loop_per_worker(loop: dict) -> None:
     import ray.train
@@ -178,7 +200,8 @@ def train_loop_per_worker(loop: dict) -> None:
         batches = iter_clip_batches(train_shard, config.data.batch_size, device=device)
         metrics = train_epoch(ddp_model, batches, optimizer, scheduler, scaler, num_classes=len(classes),
                               device=device, dtype=dtype, label_smoothing=config.optim.label_smoothing,
-                              memory_format=memory_format)
+                              memory_format=memory_format,
+                              progress=_console_progress(epoch, config.optim.epochs, loop) if rank == 0 else None)
         val = evaluate(model, iter_clip_batches(val_shard, config.data.batch_size, device=device),
                        num_classes=len(classes), device=device, dtype=dtype, memory_format=memory_format)
         metrics.update(val.all_reduce().compute("val_"))

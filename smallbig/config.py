@@ -46,6 +46,7 @@ class ModelConfig:
     """
 
     depth: int = 23
+    base_width: int = 64  # inner width of res2; res3-res5 double it (32 gives a 4x cheaper "small" net)
     smallbig_stages: tuple[str, ...] = ()
     big_views: tuple[str | None, str | None, str | None] = ("3x3x3", None, None)
     pool_type: str = "max"
@@ -76,6 +77,8 @@ class ModelConfig:
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"{name}: {value!r} is not one of {allowed}")
+        if self.base_width < 4:
+            raise ValueError(f"base_width: {self.base_width} is too small (the extra unit divides by 4)")
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
             raise ValueError(f"temporal_kernel: {self.temporal_kernel} must be a positive odd number")
 
@@ -107,4 +110,4 @@ class ModelConfig:
         )
 
     def stages(self) -> list[StageSpec]:
-        return resnet_stages(self.depth, {name: self.block_for(name) for name in STAGES})
+        return resnet_stages(self.depth, {name: self.block_for(name) for name in STAGES}, self.base_width)

@@ -24,7 +24,7 @@ class StageSpec:
     block: BlockSpec = PLAIN_2D
 
 
-def resnet_stages(depth: int, blocks: dict[str, BlockSpec] | None = None) -> list[StageSpec]:
+def resnet_stages(depth: int, blocks: dict[str, BlockSpec] | None = None, base_width: int = 64) -> list[StageSpec]:
     """Stage specs for R23/R50/R101; ``blocks`` maps a stage name (res2..res5) to its block."""
     if depth not in DEPTHS:
         raise ValueError(f"depth {depth}: expected one of {sorted(DEPTHS)}")
@@ -33,7 +33,7 @@ def resnet_stages(depth: int, blocks: dict[str, BlockSpec] | None = None) -> lis
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}: expected names from {STAGES}")
     return [
-        StageSpec(n, width, 1 if name == "res2" else 2, blocks.get(name, PLAIN_2D))
+        StageSpec(n, width * base_width // WIDTHS[0], 1 if name == "res2" else 2, blocks.get(name, PLAIN_2D))
         for name, n, width in zip(STAGES, DEPTHS[depth], WIDTHS)
     ]
 
@@ -61,8 +61,8 @@ class VideoResNet(nn.Module):
 
     def __init__(self, stages: list[StageSpec], *, num_classes: int = 400, dropout: float = 0.0) -> None:
         super().__init__()
-        self.stem = Stem(WIDTHS[0])
-        dim_in = WIDTHS[0]
+        dim_in = stages[0].width
+        self.stem = Stem(dim_in)
         for index, stage in enumerate(stages, start=1):
             blocks = []
             for i in range(stage.blocks):

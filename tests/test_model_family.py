@@ -119,3 +119,11 @@ def test_model_benchmark_reports_time_and_gmac_ratios():
     result = json.loads(out.stdout)
     assert result["time_ratio"] > 0 and result["gmac_ratio"] == pytest.approx(
         result["candidate_gmacs"] / result["baseline_gmacs"])
+
+
+def test_base_width_scales_every_stage():
+    """A "small" R23 (base width 32) has a quarter of the conv MACs of the paper's."""
+    full, small = build_model("r23_2d"), build_model("r23_2d", base_width=32)
+    assert small.layer1[0].unit1.conv.out_channels == 32 and small.fc.in_features == 1024
+    ratio = count_gmacs(small, frames=2, size=64) / count_gmacs(full, frames=2, size=64)
+    assert 0.24 < ratio < 0.3

@@ -50,8 +50,13 @@ def logged_epochs(client, run_id):
     return sorted(int(m.value) for m in client.get_metric_history(run_id, "epoch"))
 
 
-def test_smoke_training_on_two_workers_checkpoints_evaluates_and_is_tracked(workspace):
-    result = fit(smoke(workspace, "two-workers"))
+@pytest.fixture(scope="module")
+def two_worker_run(workspace):
+    return fit(smoke(workspace, "two-workers"))
+
+
+def test_smoke_training_on_two_workers_checkpoints_evaluates_and_is_tracked(two_worker_run):
+    result = two_worker_run
     assert result.metrics["epoch"] == 1 and result.metrics["train_samples"] == 3 * 4
     state = torch.load(Path(result.checkpoint) / CHECKPOINT_FILE, weights_only=False)
     assert state["classes"] == list(CLASSES) and state["epoch"] == 1 and state["config"]["preset"] == "smoke"
@@ -68,13 +73,12 @@ def test_smoke_training_on_two_workers_checkpoints_evaluates_and_is_tracked(work
     assert {"test/metrics.json", "test/per_class.csv", "test/confusion.png"} <= artifacts
 
 
-def test_rerun_with_the_same_name_resumes_instead_of_restarting(workspace):
-    fit(smoke(workspace, "resumed", **{"optim.epochs": 1}), run_test=False)
-    result = fit(smoke(workspace, "resumed", **{"optim.epochs": 2}), run_test=False)
-    assert result.metrics["epoch"] == 1
-    client, runs = mlflow_runs("resumed")
+def test_rerun_with_the_same_name_resumes_instead_of_restarting(workspace, two_worker_run):
+    result = fit(smoke(workspace, "two-workers", **{"optim.epochs": 3}), run_test=False)
+    assert result.metrics["epoch"] == 2
+    client, runs = mlflow_runs("two-workers")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    assert logged_epochs(client, runs[0].info.run_id) == [0, 1]  # epoch 0 was not trained again
+    assert logged_epochs(client, runs[0].info.run_id) == [0, 1, 2]  # epochs 0 and 1 were not trained again
 
 
 def test_a_killed_worker_restarts_from_the_last_checkpoint(workspace):
