@@ -85,6 +85,7 @@ def test_a_killed_worker_restarts_from_the_last_checkpoint(workspace):
     root, _ = workspace
     config = smoke(workspace, "killed", **{"optim.epochs": 3, "run.max_failures": 1})
     killed = []
+    gcs_address = ray.get_runtime_context().gcs_address
 
     def kill_a_worker_after_the_first_checkpoint():
         from ray.util.state import list_actors
@@ -92,7 +93,8 @@ def test_a_killed_worker_restarts_from_the_last_checkpoint(workspace):
         deadline = time.time() + 300
         while time.time() < deadline and not list((root / "runs" / "killed").glob("checkpoint_*")):
             time.sleep(0.5)
-        workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+        workers = list_actors(address=gcs_address,  # this test's cluster, even if others run here
+                              filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
         if workers:
             os.kill(workers[0].pid, signal.SIGKILL)
             killed.append(workers[0].pid)
