@@ -19,8 +19,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from .health import DataHealth, TooManyBadVideos
-from .video_io import probe_size
 from .sampling import MODES, ClipSpec, TooShortError, apply_crop, clip_rng, plan_clips, plan_crops
+from .video_io import probe_size
 
 log = logging.getLogger(__name__)
 
@@ -211,4 +211,4 @@ class DecodeClips:
 
 
 __all__ = ["REASONS", "BadVideo", "DataHealth", "DecodeClips", "TooManyBadVideos", "decode_views",
-           "check_size", "open_video", "read_frames"]
+           "check_size", "open_video", "read_frames", "read_frames_pyav"]
