@@ -1,6 +1,6 @@
 """Clips per second from a folder of videos: one process, a torch DataLoader, Ray Data at 1 and 2 actors.
 
-    python run.py bench data [--json] [--videos 32 --repeat 6 --width 340 --height 256]
+    python run.py bench data [--json] [--videos 32 --repeat 8 --width 340 --height 256]
 
 All four run the same work per clip (``pipelines.decoding.decode_views``: decord decode of
 an 8x8 dense clip, random short-side scale, 224 crop, flip), so the ratios measure the
@@ -15,7 +15,7 @@ loaders, not the decoding:
 Throughput is clips per second over whole epochs, start-up included (worker processes for
 the DataLoader, the actor pool for Ray Data, rebuilt every epoch), the same rule for every
 loader; the first-batch latency is reported beside it. An epoch is ``--videos`` x
-``--repeat`` clips (192 by default): long enough that a per-epoch start-up of a few seconds
+``--repeat`` clips (256 by default): long enough that a per-epoch start-up of a few seconds
 does not dominate, as in real epochs of thousands of clips. ``ray.init`` is outside the
 timing (once per process). Without ``--data`` the benchmark writes Kinetics-like H.264
 videos (340x256, 25 fps, 128 frames, 2 s GOPs) to a temporary folder first.
@@ -135,7 +135,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="a dataset folder (classes.txt + train.txt); default: generated videos")
     parser.add_argument("--videos", type=int, default=32, help="generated videos (or the first N of --data)")
-    parser.add_argument("--repeat", type=int, default=6, help="times each video is listed in an epoch")
+    parser.add_argument("--repeat", type=int, default=8, help="times each video is listed in an epoch")
     parser.add_argument("--passes", type=int, default=1, help="epochs per loader")
     parser.add_argument("--width", type=int, default=340)
     parser.add_argument("--height", type=int, default=256)
