@@ -19,8 +19,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from .health import DataHealth, TooManyBadVideos
-from .video_io import probe_size
 from .sampling import MODES, ClipSpec, TooShortError, apply_crop, clip_rng, plan_clips, plan_crops
+from .video_io import probe_size
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class DecodeClips:
             epochs = self._call("claim", videos)
         else:
             epochs = [self.epoch] * len(videos)
-        clips, labels, ids, views, served, skipped = [], [], [], [], [], []
+        outputs, served, skipped = [], [], []
         for path, label, video, epoch in zip(batch["path"], batch["label"], videos, epochs):
             path = str(path)
             try:
@@ -192,23 +192,26 @@ class DecodeClips:
                 skipped.append((epoch, video, path, bad.reason, bad.detail))
                 continue
             served.append((epoch, video, len(decoded)))
-            for number, (clip, clip_label) in enumerate(decoded):
-                clips.append(clip)
-                labels.append(clip_label)
-                ids.append(video)
-                views.append(number)
+            outputs.append((video, decoded))
         stop = self._call("record", served, skipped)
         if stop:
             raise TooManyBadVideos(stop)
-        if not clips:
-            return  # an all-bad batch yields no block (an empty one would not be a tensor column)
-        yield {
-            "clip": np.stack(clips),
-            "label": np.asarray(labels, np.int64),
-            "video": np.asarray(ids, np.int64),
-            "view": np.asarray(views, np.int64),
-        }
+        # An all-bad batch yields nothing (an empty block would not be a tensor column). Test
+        # mode yields each video's K x 3 views on their own, so a batch never makes a huge block.
+        groups = [[o] for o in outputs] if self.mode == "test" else [outputs] if outputs else []
+        for group in groups:
+            yield _columns(group)
+
+
+def _columns(outputs: list[tuple[int, list[tuple[np.ndarray, int]]]]) -> dict[str, np.ndarray]:
+    rows = [(video, number, clip, label) for video, views in outputs for number, (clip, label) in enumerate(views)]
+    return {
+        "clip": np.stack([r[2] for r in rows]),
+        "label": np.asarray([r[3] for r in rows], np.int64),
+        "video": np.asarray([r[0] for r in rows], np.int64),
+        "view": np.asarray([r[1] for r in rows], np.int64),
+    }
 
 
 __all__ = ["REASONS", "BadVideo", "DataHealth", "DecodeClips", "TooManyBadVideos", "decode_views",
-           "check_size", "open_video", "read_frames"]
+           "check_size", "open_video", "read_frames", "read_frames_pyav"]

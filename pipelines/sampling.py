@@ -17,6 +17,7 @@ returns one view in train/eval mode and K x 3 in test mode.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -290,3 +291,28 @@ def plan_views(spec: ClipSpec, mode: str, num_frames: int, height: int, width: i
     crops = plan_crops(spec, mode, height, width, rng)
     return [View(indices, crop) for indices in clips for crop in crops]
 
+
+
+def clip_spec(preset: str, **overrides) -> ClipSpec:
+    """The papers' recipes as data; keyword overrides win (``clip_spec("kinetics", frames=16)``).
+
+    - ``kinetics``: dense 8x8, short side 256-320, 224 crop, flip; test 10 clips x 3 crops at 256.
+    - ``ssv2``: 8 segments, no flip (pass ``flip=True, flip_label_map=left_right_swap(classes)``
+      to flip with label swaps); test 2 clips x 3 crops at 256.
+    - ``synthetic``: the built-in benchmark (64 px, 32 frames): dense 8x4 covers the whole video,
+      short side 64-72, 56 crop, flip with slide/rotation label swaps; test 2 clips x 1 centre crop.
+    """
+    if preset == "kinetics":
+        base = ClipSpec(frames=8, sampler="dense", stride=8, crop=224, train_short=(256, 320), eval_short=256,
+                        test_short=256, test_clips=10, test_crops=3, flip=True)
+    elif preset == "ssv2":
+        base = ClipSpec(frames=8, sampler="segment", crop=224, train_short=(256, 320), eval_short=256,
+                        test_short=256, test_clips=2, test_crops=3, flip=False)
+    elif preset == "synthetic":
+        from .synthetic import flip_label_map
+
+        base = ClipSpec(frames=8, sampler="dense", stride=4, crop=56, train_short=(64, 72), eval_short=64,
+                        test_short=64, test_clips=2, test_crops=1, flip=True, flip_label_map=flip_label_map())
+    else:
+        raise ValueError(f"unknown clip preset {preset!r}; expected kinetics, ssv2 or synthetic")
+    return dataclasses.replace(base, **overrides) if overrides else base

@@ -76,6 +76,18 @@ def class_names() -> list[str]:
     return [c.name for c in CLASSES]
 
 
+def flip_label_map() -> dict[int, int]:
+    """Class swaps under a horizontal flip: a mirrored slide goes the other way, a mirrored
+    rotation turns the other way; every other class (approach, fade, blinks, family B) keeps
+    its label. Pass it as ``ClipSpec.flip_label_map`` when training with flips."""
+    names = class_names()
+    pairs = [("slide_left_to_right", "slide_right_to_left"), ("rotate_clockwise", "rotate_anticlockwise")]
+    swap = {}
+    for a, b in pairs:
+        swap[names.index(a)], swap[names.index(b)] = names.index(b), names.index(a)
+    return swap
+
+
 # ---------------------------------------------------------------- rendering
 
 

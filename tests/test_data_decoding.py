@@ -131,6 +131,15 @@ def test_udf_skips_and_counts_bad_files_and_serves_the_rest(folder, video):
     assert {o["path"] for o in summary["offenders"]} == set(bad.values())
 
 
+def test_udf_in_test_mode_yields_each_videos_views_as_their_own_block(folder, video):
+    other = numbered_video(folder / "v40.mp4", 40)
+    health = DataHealth(dataset_size=2)
+    blocks = list(DecodeClips(SPEC, "test", health, epoch=0)(batch_of([video, other])))
+    assert [b["video"].tolist() for b in blocks] == [[0] * 9, [1] * 9]
+    assert [b["view"].tolist() for b in blocks] == [list(range(9))] * 2
+    assert health.summary(0)["clips_served"] == 18
+
+
 def test_udf_yields_nothing_for_an_all_bad_batch(folder):
     bad = bad_files(folder / "bad_only")
     health = DataHealth(dataset_size=100, max_bad_fraction=0.5)

@@ -94,9 +94,9 @@ def test_test_mode_streams_k_clips_x_3_crops_per_video_for_score_averaging(good)
 
 
 def test_decode_pool_fits_beside_the_training_workers():
-    assert fit_decode_pool(2, 0.5, cluster_cpus=2) == DecodePool(1.0, 1, 1, 4)
-    assert fit_decode_pool(1, 1.0, cluster_cpus=2) == DecodePool(1.0, 1, 1, 4)
-    assert fit_decode_pool(2, 0.75, cluster_cpus=2) == DecodePool(0.25, 1, 2, 4)
+    assert fit_decode_pool(2, 0.5, cluster_cpus=2) == DecodePool(1.0, 1, 1, 8)
+    assert fit_decode_pool(1, 1.0, cluster_cpus=2) == DecodePool(1.0, 1, 1, 8)
+    assert fit_decode_pool(2, 0.75, cluster_cpus=2) == DecodePool(0.25, 1, 2, 8)
     assert fit_decode_pool(0, 1.0, cluster_cpus=16).max_actors == 16
     with pytest.raises(ValueError, match="no CPU left for decoding"):
         fit_decode_pool(2, 1.0, cluster_cpus=2)

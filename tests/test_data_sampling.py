@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipelines.sampling import (ClipSpec, Crop, TooShortError, apply_crop, center_crop, clip_rng, dense_indices,
+from pipelines.sampling import (ClipSpec, clip_spec, Crop, TooShortError, apply_crop, center_crop, clip_rng, dense_indices,
                                 dense_test_indices, plan_views, segment_indices, segment_test_indices,
                                 three_crops, train_crop)
 
@@ -97,3 +97,20 @@ def test_apply_crop_resizes_bilinearly_like_half_pixel_interpolation():
 def test_flip_label_map_swaps_only_mapped_classes():
     spec = ClipSpec(flip_label_map={3: 4, 4: 3})
     assert [spec.flipped_label(c) for c in (2, 3, 4)] == [2, 4, 3]
+
+
+def test_presets_follow_the_papers_recipes():
+    kinetics, ssv2 = clip_spec("kinetics"), clip_spec("ssv2")
+    assert (kinetics.sampler, kinetics.frames, kinetics.stride, kinetics.train_short) == ("dense", 8, 8, (256, 320))
+    assert kinetics.views_per_video("test") == 30 and ssv2.views_per_video("test") == 6
+    assert ssv2.sampler == "segment" and not ssv2.flip
+    assert clip_spec("kinetics", frames=16).frames == 16
+
+
+def test_synthetic_preset_swaps_mirrored_slides_and_rotations_only():
+    from pipelines.synthetic import class_names
+
+    names = class_names()
+    swapped = {names[a]: names[b] for a, b in clip_spec("synthetic").flip_label_map.items()}
+    assert swapped == {"slide_left_to_right": "slide_right_to_left", "slide_right_to_left": "slide_left_to_right",
+                       "rotate_clockwise": "rotate_anticlockwise", "rotate_anticlockwise": "rotate_clockwise"}
