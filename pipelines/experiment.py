@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .sampling import ClipSpec
+from .sampling import ClipSpec, clip_spec
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 
@@ -163,9 +163,8 @@ def _laptop() -> ExperimentConfig:
     return ExperimentConfig(
         preset="laptop",
         model=ModelSection(name="smallbig_r23_full", options={"base_width": 32}),
-        data=DataSection(clip=ClipSpec(frames=8, stride=2, crop=48, train_short=(52, 60), eval_short=52,
-                                       test_short=52, test_clips=2, test_crops=1, flip=False),
-                         batch_size=8),
+        data=DataSection(clip=clip_spec("synthetic", stride=2, crop=48, train_short=(52, 60), eval_short=52,
+                                        test_short=52, flip=False), batch_size=8),
         optim=OptimSection(lr=0.01, base_batch=8, epochs=10, warmup_epochs=1),
     )
 
@@ -175,9 +174,7 @@ def _kinetics() -> ExperimentConfig:
     return ExperimentConfig(
         preset="kinetics",
         model=ModelSection(name="smallbig_r50_full"),
-        data=DataSection(path="", clip=ClipSpec(frames=8, sampler="dense", stride=8, crop=224,
-                                                 train_short=(256, 320), test_clips=10, test_crops=3),
-                         batch_size=16),
+        data=DataSection(path="", clip=clip_spec("kinetics"), batch_size=16),
         optim=OptimSection(lr=0.00625, base_batch=128, epochs=110, warmup_epochs=5),
         run=RunSection(workers=8, gpus_per_worker=1),
     )
@@ -188,9 +185,7 @@ def _ssv2() -> ExperimentConfig:
     return ExperimentConfig(
         preset="ssv2",
         model=ModelSection(name="slowonly_r50_extra"),
-        data=DataSection(path="", clip=ClipSpec(frames=8, sampler="segment", crop=224, train_short=(256, 320),
-                                                 test_clips=2, test_crops=3, flip=False),
-                         batch_size=16),
+        data=DataSection(path="", clip=clip_spec("ssv2"), batch_size=16),
         optim=OptimSection(lr=0.01, base_batch=128, epochs=50, warmup_epochs=1),
         run=RunSection(workers=8, gpus_per_worker=1),
     )

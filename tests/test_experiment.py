@@ -1,0 +1,43 @@
+"""Experiment configuration: presets, overrides, clear errors, and a round trip through plain data."""
+import pytest
+import yaml
+
+from pipelines.experiment import PRESETS, ExperimentConfig, preset
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_survives_a_round_trip_through_plain_data(name):
+    config = preset(name)
+    plain = yaml.safe_load(yaml.safe_dump(config.to_dict()))  # what a YAML file or MLflow would hold
+    assert ExperimentConfig.from_dict(plain).to_dict() == config.to_dict()
+
+
+def test_overrides_reach_nested_fields_and_model_options():
+    config = preset("laptop").with_overrides({"optim.lr": 0.1, "data.clip.frames": 16,
+                                              "model.options.pool_type": "avg"})
+    assert config.optim.lr == 0.1 and config.data.clip.frames == 16
+    assert config.model.options == {"base_width": 32, "pool_type": "avg"}
+
+
+def test_unknown_keys_name_the_field_and_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['optim.learning_rate'\].*valid keys in optim"):
+        preset("smoke").with_overrides({"optim.learning_rate": 0.1})
+    with pytest.raises(ValueError, match="'optim.lr.x' is not a section|is not a section"):
+        preset("smoke").with_overrides({"optim.lr.x": 1})
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("imagenet")
+
+
+def test_learning_rate_scales_with_the_global_batch():
+    optim = preset("kinetics").optim
+    assert optim.scaled_lr(256) == pytest.approx(2 * optim.lr)
+
+
+def test_command_line_set_without_a_dot_is_a_model_option():
+    import run
+
+    args = run.build_parser().parse_args(["train", "--preset", "smoke", "--epochs", "3", "--set", "pool_type=avg",
+                                          "--set", "optim.lr=0.5", "--data", "/some/folder"])
+    config = run.experiment_from_args(args)
+    assert config.model.options["pool_type"] == "avg" and config.optim.lr == 0.5
+    assert config.optim.epochs == 3 and config.data.path == "/some/folder"
