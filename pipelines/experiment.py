@@ -124,7 +124,6 @@ def _from_plain(cls, data: dict, source: str, path: str = ""):
                          f"valid keys{' in ' + path if path else ''}: {sorted(fields)}")
     kwargs = {}
     for name, value in data.items():
-        target = fields[name].type
         nested = {"model": ModelSection, "data": DataSection, "optim": OptimSection, "run": RunSection,
                   "synthetic": SyntheticSection, "clip": ClipSpec}.get(name)
         if nested is not None and isinstance(value, dict):
