@@ -41,8 +41,7 @@ def load_trained(checkpoint: str | Path) -> tuple[torch.nn.Module, ExperimentCon
     """The model, experiment config and class names saved in a training checkpoint."""
     state = load_checkpoint(checkpoint)
     config = ExperimentConfig.from_dict(state["config"], source=str(checkpoint))
-    config.model.init_2d = None
-    model = build_model_for(config, len(state["classes"]))
+    model = build_model_for(config, len(state["classes"]), inflate=False)
     model.load_state_dict(state["model"])
     return model.eval(), config, list(state["classes"])
 

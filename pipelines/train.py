@@ -31,11 +31,11 @@ CHECKPOINT_FILE = "state.pt"
 
 # ------------------------------------------------------------------ pure pieces (no Ray)
 
-def build_model_for(config: ExperimentConfig, num_classes: int) -> torch.nn.Module:
-    """The experiment's model, inflated from 2D weights when ``model.init_2d`` names a file."""
+def build_model_for(config: ExperimentConfig, num_classes: int, *, inflate: bool = True) -> torch.nn.Module:
+    """The experiment's model, inflated from 2D weights when ``model.init_2d`` names a file (and ``inflate``)."""
     model = smallbig.build_model(config.model.name, num_classes=num_classes,
                                  num_frames=config.data.clip.frames, **config.model.options)
-    if config.model.init_2d:
+    if inflate and config.model.init_2d:
         state = torch.load(config.model.init_2d, map_location="cpu", weights_only=True)
         report = smallbig.load_2d_weights(model, state.get("state_dict", state))
         print(f"init from {config.model.init_2d}: {report.summary()}", flush=True)
@@ -162,7 +162,9 @@ def train_loop_per_worker(loop: dict) -> None:
     memory_format = torch.channels_last_3d if config.model.channels_last else torch.contiguous_format
     dtype = amp_dtype(config.optim.amp, device)
 
-    model = build_model_for(config, len(classes)).to(device).to(memory_format=memory_format)
+    checkpoint = ray.train.get_checkpoint()  # when resuming, its weights replace any 2D initialisation
+    model = build_model_for(config, len(classes), inflate=checkpoint is None)
+    model = model.to(device).to(memory_format=memory_format)
     global_batch = config.data.batch_size * loop["world_size"]
     optimizer = torch.optim.SGD(model.parameters(), lr=config.optim.scaled_lr(global_batch),
                                 momentum=config.optim.momentum, weight_decay=config.optim.weight_decay)
@@ -171,7 +173,6 @@ def train_loop_per_worker(loop: dict) -> None:
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     start_epoch = 0
-    checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             state = load_checkpoint(folder)
@@ -290,7 +291,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     experiment_id = get_experiment_id(client, config.run.experiment, config.run.storage)
     tags = {"preset": config.preset, "model": config.model.name, "dataset": str(root), **(extra_tags or {})}
     run_id, resumed = open_run(client, experiment_id, name, tags, parent_id=parent_run_id)
-    model = build_model_for(config, len(classes))
+    model = build_model_for(config, len(classes), inflate=False)  # only counted here
     params = flatten(config.to_dict())
     params["model.params"] = smallbig.count_parameters(model)
     params["model.gmacs"] = round(smallbig.count_gmacs(model, frames=spec.frames, size=spec.crop), 4)
