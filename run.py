@@ -7,6 +7,8 @@
     python run.py train --model smallbig_r23_full --preset laptop --data synthetic --name first
     python run.py eval --checkpoint runs/first/checkpoint_... --data DIR
     python run.py predict --checkpoint CKPT video.mp4
+    python run.py ablation --grid receptive_field   # the paper's Table 4 on Ray Tune (the main job)
+    python run.py ablation --list             # every grid and its rows
     python run.py ui                          # the MLflow UI for the local store
     python run.py data synth --out data/synth # the built-in temporal benchmark (dataset folder)
     python run.py bench data                  # clips/s: one process, DataLoader, Ray Data
@@ -128,6 +130,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from pipelines.grids import builtin_grids, describe, load_grid
+
+    if args.list:
+        print(describe(builtin_grids()))
+        return 0
+    from pipelines.ablation import run_sweep
+    from pipelines.runtime import start_ray
+
+    grid = load_grid(args.grid)
+    if args.workers_per_trial is not None:
+        args.workers = args.workers_per_trial
+    config = experiment_from_args(args)
+    name = args.name or f"{grid.name}-{config.preset}"
+    start_ray(args.address)
+    result = run_sweep(grid, config, name=name, seeds=args.seeds, max_concurrent=args.max_concurrent)
+    print("\n" + result.table.markdown() + "\n")
+    for path in result.artifacts:
+        print(f"wrote {path}")
+    print(f"MLflow: parent run {result.parent_run_id} (`python run.py ui`, experiment {config.run.experiment!r})")
+    if not result.complete:
+        print(f"some trials did not finish; run the same command again (--name {name}) to resume them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from pipelines.evaluate import evaluate_checkpoint, write_report
     from pipelines.runtime import start_ray
@@ -234,6 +263,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     train.add_argument("--no-test", action="store_true", help="skip the multi-view test at the end")
     train.set_defaults(func=cmd_train)
+
+    ablation = commands.add_parser(
+        "ablation", help="one of the paper's ablation grids on Ray Tune, tracked in MLflow (the main job)",
+        description="Every row of a grid is a Ray Tune trial that trains and tests one model on Ray Train. "
+                    "The same --name resumes an interrupted sweep.")
+    ablation.add_argument("--grid", default="receptive_field",
+                          help="a built-in grid (see --list) or a YAML grid file (default: receptive_field)")
+    ablation.add_argument("--list", action="store_true", help="print every built-in grid with its rows")
+    ablation.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "kinetics", "ssv2"])
+    ablation.add_argument("--config", help="a YAML file of experiment fields, applied over the preset")
+    ablation.add_argument("--data", help="a dataset folder, or 'synthetic' (the built-in benchmark)")
+    ablation.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="applied to every row: a model option (pool_type=avg) or any field (optim.lr=0.1)")
+    ablation.add_argument("--name", help="sweep name (default GRID-PRESET); the same name resumes")
+    ablation.add_argument("--epochs", type=int)
+    ablation.add_argument("--seeds", type=int, default=1, help="repeat every row with this many seeds")
+    ablation.add_argument("--workers-per-trial", type=int, help="Ray Train workers per trial")
+    ablation.add_argument("--gpus-per-worker", type=float)
+    ablation.add_argument("--max-concurrent", type=int, help="trials at a time (default: what the cluster holds)")
+    ablation.add_argument("--storage", help="folder or URI for checkpoints, results and the MLflow store")
+    ablation.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    ablation.set_defaults(func=cmd_ablation, workers=None, model=None, init_2d=None)
 
     evaluate = commands.add_parser("eval", help="multi-view test of a checkpoint")
     evaluate.add_argument("--checkpoint", required=True)

@@ -74,8 +74,23 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: st
         meter.update(torch.stack([sums[v] for v in order]), torch.tensor([labels[v] for v in order]))
     metrics = {k.replace("samples", "videos"): v for k, v in meter.compute("test_").items() if k != "test_loss"}
     metrics["test_videos_unreadable"] = float(len(videos) - len(sums))
+    if sums:
+        metrics.update(_benchmark_families(classes, [labels[v] for v in order],
+                                           [int(sums[v].argmax()) for v in order]))
     per_class = dict(zip(classes, (100.0 * meter.per_class_accuracy()).tolist()))
     return EvalReport(split, classes, metrics, per_class, meter.confusion.numpy(), spec.views_per_video("test"))
+
+
+def _benchmark_families(classes: list[str], labels: list[int], predictions: list[int]) -> dict[str, float]:
+    """On the built-in benchmark, top-1 per class family (``test_top1_family_A``): overall
+    accuracy can hide a model at chance on the reversal pairs."""
+    from .synthetic import CLASSES, accuracy_by_group
+
+    if classes != [c.name for c in CLASSES]:
+        return {}
+    groups = accuracy_by_group(labels, predictions)
+    return {f"test_top1_{key.replace(' ', '_')}": 100.0 * value
+            for key, value in groups.items() if key.startswith("family ")}
 
 
 def write_report(report: EvalReport, folder: str | Path) -> list[Path]:

@@ -263,8 +263,14 @@ def storage_path(storage: str) -> str:
 
 
 def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str | None = None,
-        extra_tags: dict[str, str] | None = None) -> TrainResult:
-    """Train ``config`` on the Ray cluster this process is connected to; resume if ``run.name`` ran before."""
+        extra_tags: dict[str, str] | None = None, cluster_cpus: float | None = None,
+        callbacks: list | None = None) -> TrainResult:
+    """Train ``config`` on the Ray cluster this process is connected to; resume if ``run.name`` ran before.
+
+    ``cluster_cpus`` is the share of the cluster's CPUs this run may size itself to (all of
+    them by default; a sweep running trials side by side passes each its share), and
+    ``callbacks`` are Ray Train callbacks (a sweep passes Tune's report callback).
+    """
     import ray
     import ray.train
     from mlflow.tracking import MlflowClient
@@ -280,7 +286,8 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     root = resolve_data(config)
     train_videos, val_videos = read_dataset_folder(root, "train"), read_dataset_folder(root, "val")
     classes = list(train_videos.classes)
-    cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
+    if cluster_cpus is None:
+        cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
     cpus, pool = worker_resources(config, cluster_cpus)
     spec = config.data.clip
     train = build_dataset(train_videos, spec, "train", pool=pool, max_bad_fraction=config.data.max_bad_fraction)
@@ -314,7 +321,8 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
         run_config=ray.train.RunConfig(
             name=name, storage_path=storage,
             failure_config=ray.train.FailureConfig(max_failures=config.run.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.run.checkpoints_to_keep)),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.run.checkpoints_to_keep),
+            callbacks=callbacks),
         datasets={"train": train.dataset, "val": val.dataset},
     )
     try:

@@ -1,0 +1,183 @@
+"""An ablation sweep on Ray Tune: one trial per grid row (x seed), each a full Ray Train run.
+
+The Ray 2.60 (Train V2) pattern: every Tune trial is a small driver function that launches
+a ``TorchTrainer`` and forwards its per-epoch reports with ``TuneReportCallback``. The
+trial drivers hold no CPU (on a small machine a CPU held by a driver is a CPU its own
+training or decoding workers wait for, and the sweep hangs).
+
+MLflow gets one parent run per sweep and one child run per trial. Names make reruns safe:
+the sweep's name finds its Tune state, its parent run and, per trial, the Ray Train run and
+the child run, so an interrupted sweep resumes where it stopped and duplicates nothing.
+"""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .experiment import ExperimentConfig
+from .grids import Grid, GridRow
+
+if TYPE_CHECKING:
+    from .results import ResultsTable
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every trial needs to know about its sweep (sent to the trial drivers once)."""
+
+    name: str
+    grid: Grid
+    base: dict  # ExperimentConfig.to_dict(), with absolute storage and data paths
+    seeds: int
+    parent_run_id: str
+    cpus_per_trial: float | None  # the CPU share a trial sizes its workers to; None: the cluster's
+
+
+def trial_name(sweep: str, row: GridRow, seed: int, seeds: int) -> str:
+    """``receptive_field-laptop.3x3x3`` (``.seed1`` appended when rows repeat); the Ray Train
+    run and the MLflow child run share it, which is what makes a rerun resume them."""
+    return f"{sweep}.{row.slug}" + (f".seed{seed}" if seeds > 1 else "")
+
+
+def trial_config(context: SweepContext, row: GridRow, seed: int) -> ExperimentConfig:
+    base = ExperimentConfig.from_dict(context.base, source=f"sweep {context.name}")
+    overrides = row.experiment_overrides()
+    overrides["run.name"] = trial_name(context.name, row, seed, context.seeds)
+    if seed:
+        overrides["run.seed"] = base.run.seed + seed
+        overrides["data.clip.seed"] = base.data.clip.seed + seed
+    return base.with_overrides(overrides, source=f"{context.grid.source} grid {context.grid.name!r}, row {row.label!r}")
+
+
+def run_trial(params: dict, context: SweepContext) -> None:
+    """One Tune trial: train and test one row, or report the row's finished MLflow run again."""
+    from mlflow.tracking import MlflowClient
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from .tracking import find_run, get_experiment_id, tracking_uri
+    from .train import fit
+
+    row = next(r for r in context.grid.rows if r.label == params["row"])
+    seed = int(params["seed"])
+    config = trial_config(context, row, seed)
+    client = MlflowClient(tracking_uri=tracking_uri(config.run.storage))
+    experiment_id = get_experiment_id(client, config.run.experiment, config.run.storage)
+    done = find_run(client, experiment_id, config.run.name, context.parent_run_id)
+    if done is not None and done.info.status == "FINISHED" and "test_top1" in done.data.metrics:
+        tune.report({**done.data.metrics, "reused": 1})  # finished before an interruption: not trained again
+        return
+    tags = {"grid": context.grid.name, "row": row.label, "seed": str(seed), "sweep": context.name}
+    result = fit(config, run_test=True, parent_run_id=context.parent_run_id, extra_tags=tags,
+                 cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()])
+    tune.report({**result.metrics, **(result.test or {}), "reused": 0})
+
+
+def plan_concurrency(base: ExperimentConfig, trials: int, max_concurrent: int | None) -> tuple[int, float | None]:
+    """How many trials run side by side, and the CPU share each sizes itself to.
+
+    On GPUs: as many as the cluster's GPUs hold (every trial, when an autoscaling cluster
+    has none yet: their requests are what makes it add GPU nodes). On CPUs: each training
+    worker needs a CPU to train and one to decode, so 2 CPUs hold one single-worker trial.
+    """
+    import ray
+
+    resources = ray.cluster_resources()
+    cpus, gpus = float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+    workers = base.run.workers
+    if max_concurrent:
+        concurrent = max_concurrent
+    elif base.run.gpus_per_worker > 0:
+        per_trial = workers * base.run.gpus_per_worker
+        concurrent = int(gpus // per_trial) if gpus >= per_trial else trials
+    else:
+        concurrent = int(cpus // (2 * workers))
+    concurrent = max(1, min(concurrent, trials))
+    share = None if base.run.gpus_per_worker > 0 else cpus / concurrent
+    return concurrent, share
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, check=True).stdout.strip() or "unknown"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+@dataclass
+class SweepResult:
+    name: str
+    parent_run_id: str
+    complete: bool  # every trial finished
+    table: "ResultsTable"
+    artifacts: list[Path]
+
+
+def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
+              max_concurrent: int | None = None, out: str | Path | None = None) -> SweepResult:
+    """Run (or resume) every row of ``grid`` x ``seeds`` on the connected Ray cluster.
+
+    Writes the results table (Markdown, CSV) and a bar chart to ``out`` (default: the
+    sweep's folder under ``run.storage``), logs them to the parent MLflow run and returns them.
+    """
+    import ray
+    from mlflow.tracking import MlflowClient
+    from ray import tune
+
+    from .datasets import resolve_data
+    from .results import collect_results, write_results
+    from .tracking import flatten, get_experiment_id, log_params, open_run, tracking_uri
+    from .train import storage_path
+
+    if seeds < 1:
+        raise ValueError(f"--seeds {seeds}: expected at least 1")
+    storage = storage_path(base.run.storage)  # trial drivers run in other folders: absolute paths only
+    root = resolve_data(base.with_overrides({"run.storage": storage}))  # generate the benchmark once, here
+    base = base.with_overrides({"run.storage": storage, "data.path": str(root)})
+    uri = tracking_uri(storage if "://" not in storage else "runs")
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = get_experiment_id(client, base.run.experiment, storage)
+    tags = {"grid": grid.name, "preset": base.preset, "dataset": str(root), "git_commit": git_commit(),
+            "sweep": "parent"}
+    parent_run_id, resumed = open_run(client, experiment_id, name, tags)
+    log_params(client, parent_run_id, {"grid": grid.name, "grid.source": grid.source, "seeds": seeds,
+                                       "rows": "; ".join(r.label for r in grid.rows),
+                                       **flatten(base.to_dict())})
+
+    trials = len(grid.rows) * seeds
+    concurrent, share = plan_concurrency(base, trials, max_concurrent)
+    context = SweepContext(name, grid, base.to_dict(), seeds, parent_run_id, share)
+    # A trial driver holds no CPU; Tune wants some non-zero resource per trial, hence a byte of memory.
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1})
+    sweep_folder = f"{storage.rstrip('/')}/{name}"
+    print(f"sweep {name}: grid {grid.name} ({len(grid.rows)} rows x {seeds} seed(s)), {concurrent} at a time"
+          f"{', resuming' if resumed else ''}; MLflow run {parent_run_id} in {uri}", flush=True)
+    if tune.Tuner.can_restore(sweep_folder):
+        tuner = tune.Tuner.restore(sweep_folder, trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"row": tune.grid_search([r.label for r in grid.rows]),
+                         "seed": tune.grid_search(list(range(seeds)))},
+            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+            run_config=tune.RunConfig(name=name, storage_path=storage,
+                                      failure_config=tune.FailureConfig(max_failures=base.run.max_failures)),
+        )
+    try:
+        grid_results = tuner.fit()
+        complete = not grid_results.errors and len(grid_results) == trials and all(
+            r.metrics and "test_top1" in r.metrics for r in grid_results)
+    except BaseException:
+        client.set_terminated(parent_run_id, "KILLED")  # rerunning the same command resumes it
+        raise
+
+    table = collect_results(client, experiment_id, parent_run_id, grid, base)
+    folder = Path(out) if out else (Path(storage) if "://" not in storage else Path("runs")) / name / "results"
+    artifacts = write_results(table, folder)
+    for path in artifacts:
+        client.log_artifact(parent_run_id, str(path), artifact_path="results")
+    client.set_terminated(parent_run_id, "FINISHED" if complete else "FAILED")
+    return SweepResult(name, parent_run_id, complete, table, artifacts)

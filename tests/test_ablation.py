@@ -1,0 +1,154 @@
+"""The main job end to end: `run.py ablation` on real Ray Tune + Ray Train, a real MLflow store.
+
+Every sweep runs as a user would run it, `python run.py ablation ...` in a subprocess with
+its own local Ray, on a tiny three-class dataset of real mp4 files with the `smoke` preset.
+"""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from train_helpers import write_tiny_dataset
+
+pytest.importorskip("ray")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[1]
+TWO_ROWS = {"title": "2D vs SmallBig", "rows": [
+    {"label": "2D", "model": "r23_2d"},
+    {"label": "SmallBig 3x1x1", "model": "smallbig_r23_3x1x1", "set": {"optim.lr": 0.01}},
+]}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ablation")
+    grid = root / "two_rows.yaml"
+    grid.write_text(yaml.safe_dump(TWO_ROWS))
+    return root, write_tiny_dataset(root / "data"), grid
+
+
+def ablation_command(workspace, name):
+    root, data, grid = workspace
+    return [sys.executable, "run.py", "ablation", "--grid", str(grid), "--preset", "smoke", "--data", str(data),
+            "--storage", str(root / "runs"), "--name", name, "--max-concurrent", "1"]
+
+
+def environment():
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env.update(RAY_AUTH_MODE="disabled", RAY_TRAIN_HEALTH_CHECK_INTERVAL_S="0.2")
+    return env
+
+
+def run_ablation(workspace, name, timeout=600):
+    return subprocess.run(ablation_command(workspace, name), cwd=PROJECT, env=environment(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def mlflow(workspace):
+    root, _, _ = workspace
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'runs' / 'mlflow.db'}")
+    return client, client.get_experiment_by_name("smallbig").experiment_id
+
+
+def sweep_runs(workspace, name):
+    client, experiment = mlflow(workspace)
+    parents = client.search_runs([experiment], filter_string=f"tags.`mlflow.runName` = '{name}'")
+    children = []
+    for parent in parents:
+        children += client.search_runs([experiment],
+                                       filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    return client, parents, sorted(children, key=lambda r: r.data.tags["row"])
+
+
+def logged_epochs(client, run_id):
+    return sorted(int(m.value) for m in client.get_metric_history(run_id, "epoch"))
+
+
+@pytest.fixture(scope="module")
+def two_row_sweep(workspace):
+    return run_ablation(workspace, "two-rows")
+
+
+def test_a_two_row_sweep_trains_both_rows_and_prints_the_results_table(two_row_sweep):
+    assert two_row_sweep.returncode == 0, two_row_sweep.stderr[-3000:]
+    out = two_row_sweep.stdout
+    assert "| row | model | params (M) |" in out
+    assert "| 2D | r23_2d |" in out and "| SmallBig 3x1x1 | smallbig_r23_3x1x1 |" in out
+    assert "delta vs 2D" in out and "+0.0" in out  # the baseline's own delta
+
+
+def test_the_sweep_is_one_parent_run_with_one_finished_child_per_row(workspace, two_row_sweep):
+    client, parents, children = sweep_runs(workspace, "two-rows")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    tags = parents[0].data.tags
+    assert tags["grid"] == "two_rows" and tags["preset"] == "smoke" and tags["git_commit"] and tags["dataset"]
+    assert [c.data.tags["row"] for c in children] == ["2D", "SmallBig 3x1x1"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert logged_epochs(client, child.info.run_id) == [0, 1]
+        for key in ("val_top1", "train_loss", "test_top1", "test_top5", "train_clips_per_s"):
+            assert key in child.data.metrics, key
+        assert int(child.data.params["model.params"]) > 1e6 and float(child.data.params["model.gmacs"]) > 0
+    two_d, smallbig = children
+    assert two_d.data.params["model.name"] == "r23_2d" and two_d.data.params["optim.lr"] == "0.02"
+    assert smallbig.data.params["model.name"] == "smallbig_r23_3x1x1" and smallbig.data.params["optim.lr"] == "0.01"
+    # the big view's extra BN makes SmallBig a little larger than the 2D net
+    assert int(smallbig.data.params["model.params"]) > int(two_d.data.params["model.params"])
+
+
+def test_the_parent_run_holds_the_results_table_csv_and_chart(workspace, two_row_sweep):
+    client, parents, _ = sweep_runs(workspace, "two-rows")
+    artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id, "results")}
+    assert artifacts == {"results/results.md", "results/results.csv", "results/results.png"}
+    folder = Path(client.download_artifacts(parents[0].info.run_id, "results"))
+    rows = (folder / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("row,model,params (M),GMACs @ 4x32x32,val top-1,test top-1,delta vs 2D")
+    assert len(rows) == 3
+    assert (folder / "results.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_interrupted_sweep_resumes_with_only_the_unfinished_rows(workspace):
+    root, _, _ = workspace
+    db = root / "runs" / "mlflow.db"
+
+    def finished_children():
+        if not db.exists():
+            return 0
+        with sqlite3.connect(db) as connection:
+            return connection.execute(
+                "select count(*) from runs r join tags t on r.run_uuid = t.run_uuid "
+                "where t.key = 'sweep' and t.value = 'interrupted' and r.status = 'FINISHED'").fetchone()[0]
+
+    first = subprocess.Popen(ablation_command(workspace, "interrupted"), cwd=PROJECT, env=environment(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 400
+    while time.time() < deadline and first.poll() is None and finished_children() < 1:
+        time.sleep(0.5)
+    assert first.poll() is None, "the sweep ended before it could be interrupted"
+    first.send_signal(signal.SIGINT)  # Ctrl-C on the driver, with the second row under way
+    try:
+        first.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        first.kill()
+        first.wait()
+    client, _, children = sweep_runs(workspace, "interrupted")
+    assert len(children) >= 1
+    done = next(c for c in children if c.info.status == "FINISHED")
+
+    second = run_ablation(workspace, "interrupted")
+    assert second.returncode == 0, second.stderr[-3000:]
+    client, parents, children = sweep_runs(workspace, "interrupted")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    again = next(c for c in children if c.info.run_id == done.info.run_id)
+    assert again.info.end_time == done.info.end_time  # the finished row was not touched again
+    for child in children:
+        assert logged_epochs(client, child.info.run_id) == [0, 1]  # every epoch trained and logged once
