@@ -75,16 +75,18 @@ def run_trial(params: dict, context: SweepContext) -> None:
     tune.report({**result.metrics, **(result.test or {}), "reused": 0})
 
 
-def plan_concurrency(base: ExperimentConfig, trials: int, max_concurrent: int | None) -> tuple[int, float | None]:
+def plan_concurrency(base: ExperimentConfig, trials: int, max_concurrent: int | None,
+                     resources: dict[str, float] | None = None) -> tuple[int, float | None]:
     """How many trials run side by side, and the CPU share each sizes itself to.
 
     On GPUs: as many as the cluster's GPUs hold (every trial, when an autoscaling cluster
     has none yet: their requests are what makes it add GPU nodes). On CPUs: each training
     worker needs a CPU to train and one to decode, so 2 CPUs hold one single-worker trial.
     """
-    import ray
+    if resources is None:
+        import ray
 
-    resources = ray.cluster_resources()
+        resources = ray.cluster_resources()
     cpus, gpus = float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
     workers = base.run.workers
     if max_concurrent:

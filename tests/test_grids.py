@@ -1,0 +1,98 @@
+"""Ablation grids are data: the paper's tables, user YAML files, and the results table they produce."""
+import pytest
+import yaml
+
+import smallbig
+from pipelines.ablation import SweepContext, trial_config, trial_name
+from pipelines.experiment import preset
+from pipelines.grids import PAPER_GRIDS, builtin_grids, load_grid
+from pipelines.results import ResultRow, ResultsTable
+
+
+def test_every_builtin_grid_is_a_table_of_the_paper_with_its_row_names():
+    grids = builtin_grids()
+    assert set(grids) == {"effectiveness", "stages", "receptive_field", "layers", "design", "nonlocal",
+                          "backbone", "extra_unit"}
+    receptive = grids["receptive_field"]
+    assert [r.label for r in receptive.rows] == ["2D", "3x1x1", "3x3x3", "3x5x5", "3x7x7", "Tx3x3"]
+    assert receptive.baseline.model == "r23_2d"
+    for name, grid in grids.items():
+        table = smallbig.PAPER_TABLES[PAPER_GRIDS[name]]
+        assert [r.label for r in grid.rows] == [r.label for r in table.rows if r.model in smallbig.list_models()]
+        assert all(r.model in smallbig.list_models() for r in grid.rows)
+
+
+def test_a_yaml_grid_sweeps_any_experiment_field_and_model_option(tmp_path):
+    path = tmp_path / "lr.yaml"
+    path.write_text(yaml.safe_dump({"title": "lr", "rows": [
+        {"label": "2D", "model": "r23_2d"},
+        {"label": "low lr, avg pool", "model": "smallbig_r23_full", "set": {"optim.lr": 0.001, "pool_type": "avg"},
+         "baseline": True},
+    ]}))
+    grid = load_grid(str(path))
+    assert grid.name == "lr" and grid.baseline.label == "low lr, avg pool"
+    context = SweepContext("s", grid, preset("laptop").to_dict(), 2, "parent", None)
+    config = trial_config(context, grid.rows[1], seed=1)
+    assert config.model.name == "smallbig_r23_full" and config.optim.lr == 0.001
+    assert config.model.options == {"base_width": 32, "pool_type": "avg"}  # the preset's options are kept
+    assert config.run.seed == 1 and config.data.clip.seed == 1
+    assert config.run.name == trial_name("s", grid.rows[1], 1, 2) == "s.low_lr_avg_pool.seed1"
+    assert trial_config(context, grid.rows[0], seed=0).run.seed == 0
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"label": "a"}], "row 1: field 'model' is missing"),
+    ([{"label": "a", "model": "r23_2d"}, {"label": "b", "model": "r99_2d"}], "row 2: field 'model': unknown model"),
+    ([{"label": "a", "model": "r23_2d", "sett": {}}], "row 1: unknown field(s) ['sett']"),
+    ([{"label": "a", "model": "r23_2d", "set": [1]}], "row 1: field 'set' must be a mapping"),
+    ([{"label": "a", "model": "r23_2d"}, {"label": "a", "model": "r23_3d"}], "repeated: ['a']"),
+])
+def test_a_bad_grid_file_names_the_file_row_and_field(tmp_path, rows, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"rows": rows}))
+    with pytest.raises(ValueError) as error:
+        load_grid(str(path))
+    assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_an_unknown_grid_name_lists_the_builtin_grids():
+    with pytest.raises(ValueError, match="receptive_field"):
+        load_grid("receptive")
+
+
+def test_a_bad_value_in_a_grid_row_is_reported_with_its_row():
+    grid = load_grid("design")
+    bad = type(grid.rows[0])("bad", "smallbig_r23_full", {"optim.nesterov": True})
+    context = SweepContext("s", grid, preset("smoke").to_dict(), 1, "parent", None)
+    with pytest.raises(ValueError, match="row 'bad'.*optim.nesterov"):
+        trial_config(context, bad, 0)
+
+
+def test_the_results_table_shows_seeds_as_mean_and_spread_and_deltas_against_the_baseline(tmp_path):
+    rows = [ResultRow("2D", "r23_2d", 11.35e6, 0.18, {"test_top1": [20.0, 30.0], "test_top1_family_A": [10.0, 10.0]}),
+            ResultRow("3x3x3", "smallbig_r23_3x3x3", 11.37e6, 0.25, {"test_top1": [40.0, 50.0]}, paper_top1=69.5),
+            ResultRow("Tx3x3", "smallbig_r23_tx3x3", 11.37e6, 0.25, {})]
+    table = ResultsTable("Table 4", "2D", rows, "8x48x48", chance=100 / 19)
+    markdown = table.markdown()
+    assert "| 2D | r23_2d | 11.35 | 0.180 | 25.0 ± 7.1 | +0.0 | 10.0 ± 0.0 | 2 |  |" in markdown
+    assert "| 3x3x3 | smallbig_r23_3x3x3 | 11.37 | 0.250 | 45.0 ± 7.1 | +20.0 |  | 2 | 69.5 |" in markdown
+    assert "| Tx3x3 | smallbig_r23_tx3x3 | 11.37 | 0.250 |  |  |  | 0 |  |" in markdown
+    assert "chance: 5.3% top-1" in markdown
+    csv_lines = table.write_csv(tmp_path / "r.csv").read_text().splitlines()
+    assert csv_lines[0] == "row,model,params (M),GMACs @ 8x48x48,test top-1,delta vs 2D,family A top-1,seeds,paper K400 top-1"
+    assert table.plot(tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("resources, overrides, expected", [
+    ({"CPU": 2}, {}, (1, 2.0)),  # a laptop: one trial, trained on one CPU and decoded on the other
+    ({"CPU": 8}, {}, (4, 2.0)),
+    ({"CPU": 8}, {"run.workers": 2}, (2, 4.0)),
+    ({"CPU": 16, "GPU": 4}, {"run.gpus_per_worker": 1, "run.workers": 2}, (2, None)),
+    ({"CPU": 2}, {"run.gpus_per_worker": 1}, (6, None)),  # no GPU yet: every trial asks the autoscaler
+])
+def test_trials_run_side_by_side_as_far_as_the_cluster_holds_them(resources, overrides, expected):
+    from pipelines.ablation import plan_concurrency
+
+    base = preset("laptop").with_overrides(overrides)
+    assert plan_concurrency(base, 6, None, resources) == expected
+    assert plan_concurrency(base, 6, 3, resources)[0] == 3
