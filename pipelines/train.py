@@ -273,7 +273,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     from .annotations import read_dataset_folder
     from .data import build_dataset
     from .datasets import resolve_data
-    from .tracking import flatten, get_experiment_id, log_params, open_run, tracking_uri
+    from .tracking import check_store_reachable, flatten, get_experiment_id, log_params, open_run, tracking_uri
 
     storage = storage_path(config.run.storage)
     name = config.run.name or f"{config.preset}-{config.model.name}"
@@ -287,6 +287,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     val = build_dataset(val_videos, spec, "eval", pool=pool, max_bad_fraction=config.data.max_bad_fraction)
 
     uri = tracking_uri(config.run.storage if "://" not in config.run.storage else "runs")
+    check_store_reachable(uri, nodes=sum(1 for node in ray.nodes() if node.get("Alive")))
     client = MlflowClient(tracking_uri=uri)
     experiment_id = get_experiment_id(client, config.run.experiment, config.run.storage)
     tags = {"preset": config.preset, "model": config.model.name, "dataset": str(root), **(extra_tags or {})}
