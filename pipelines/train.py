@@ -126,7 +126,17 @@ def save_checkpoint(folder: str | Path, *, model, optimizer, scheduler, scaler, 
 
 
 def load_checkpoint(folder: str | Path) -> dict:
-    return torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    """A checkpoint folder on this machine, or a URI (``s3://``, ``gs://``, ``file://``) read with pyarrow."""
+    location = str(folder)
+    if "://" not in location:
+        return torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    import io
+
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(f"{location.rstrip('/')}/{CHECKPOINT_FILE}")
+    with filesystem.open_input_stream(path) as handle:
+        return torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=False)
 
 
 # ------------------------------------------------------------------ inside a Ray Train worker
@@ -262,6 +272,14 @@ def storage_path(storage: str) -> str:
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
+def checkpoint_location(checkpoint, storage: str) -> str:
+    """Where a Ray Train checkpoint lives, as :func:`load_checkpoint` reads it: a folder, or a URI
+    when ``storage`` is one (Ray gives the path inside the bucket, without its scheme)."""
+    if "://" not in storage or "://" in checkpoint.path:
+        return checkpoint.path
+    return f"{storage.split('://', 1)[0]}://{checkpoint.path}"  # s3://bucket/..., file:///abs/...
+
+
 def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str | None = None,
         extra_tags: dict[str, str] | None = None) -> TrainResult:
     """Train ``config`` on the Ray cluster this process is connected to; resume if ``run.name`` ran before."""
@@ -320,7 +338,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     )
     try:
         result = trainer.fit()
-        checkpoint = result.checkpoint.path if result.checkpoint is not None else None
+        checkpoint = checkpoint_location(result.checkpoint, storage) if result.checkpoint is not None else None
         test = None
         if run_test and checkpoint is not None:
             from .evaluate import evaluate_checkpoint, log_report
