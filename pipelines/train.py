@@ -254,18 +254,22 @@ def worker_resources(config: ExperimentConfig, cluster_cpus: float) -> tuple[flo
     """CPUs per training worker and a decode pool that fit together (ARCHITECTURE.md section 4).
 
     On GPUs a worker needs little CPU; on CPUs half the machine trains and half decodes,
-    so the decode actors always find room (a pool that cannot start hangs the run).
+    so the decode actors always find room (a pool that cannot start hangs the run). On a
+    cluster with decode nodes (``DECODE_LABEL``) the decoders have those to themselves and
+    training gets the CPUs of the other nodes.
     """
-    from .data import fit_decode_pool
+    from .data import decode_node_cpus, fit_decode_pool
 
     workers = config.run.workers
+    decode_cpus = decode_node_cpus()
+    train_cpus = cluster_cpus - decode_cpus if decode_cpus >= 1 else cluster_cpus / 2
     if config.run.cpus_per_worker is not None:
         cpus = config.run.cpus_per_worker
     elif config.run.gpus_per_worker > 0:
         cpus = 1.0
     else:
-        cpus = max(0.25, min(1.0, cluster_cpus / (2 * workers)))
-    return cpus, fit_decode_pool(workers, cpus, cluster_cpus)
+        cpus = max(0.25, min(1.0, train_cpus / workers))
+    return cpus, fit_decode_pool(workers, cpus, cluster_cpus, decode_cpus=decode_cpus)
 
 
 def storage_path(storage: str) -> str:
@@ -289,7 +293,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     from ray.train.torch import TorchTrainer
 
     from .annotations import read_dataset_folder
-    from .data import build_dataset
+    from .data import TRAIN_LABEL_SELECTOR, build_dataset
     from .datasets import resolve_data
     from .tracking import check_store_reachable, flatten, get_experiment_id, log_params, open_run, tracking_uri
 
@@ -329,7 +333,8 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
         train_loop_per_worker,
         train_loop_config=loop,
         scaling_config=ray.train.ScalingConfig(num_workers=world, use_gpu=config.run.gpus_per_worker > 0,
-                                               resources_per_worker=resources),
+                                               resources_per_worker=resources,
+                                               label_selector=TRAIN_LABEL_SELECTOR if pool.label_selector else None),
         run_config=ray.train.RunConfig(
             name=name, storage_path=storage,
             failure_config=ray.train.FailureConfig(max_failures=config.run.max_failures),
