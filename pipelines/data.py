@@ -15,13 +15,15 @@ Worker side::
 Decoding runs on a pool of CPU actors (``compute=ActorPoolStrategy``), one decord thread
 each; frames stay uint8 until :func:`to_model_input` in the training worker. The pool must
 fit next to the training workers or Ray Data never starts it (ARCHITECTURE.md, section 4):
-:func:`fit_decode_pool` derives it from the cluster's CPUs.
+:func:`fit_decode_pool` derives it from the cluster's CPUs. On a cluster whose CPU nodes carry
+the label :data:`DECODE_LABEL` (``cluster/*.yaml``), the actors are pinned to those nodes and
+the training workers kept off them (:data:`TRAIN_LABEL_SELECTOR`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -34,29 +36,54 @@ from .sampling import MODES, ClipSpec
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
+# Node label of the CPU nodes meant for decoding (set on the CPU worker types in cluster/).
+DECODE_LABEL = {"smallbig/role": "decode"}
+# Where training workers go when the cluster has decode nodes: anywhere else.
+TRAIN_LABEL_SELECTOR = {"smallbig/role": "!decode"}
+
 
 @dataclass(frozen=True)
 class DecodePool:
-    """Decode actors: CPUs each, pool bounds, videos per ``map_batches`` call."""
+    """Decode actors: CPUs each, pool bounds, videos per ``map_batches`` call, nodes they may use."""
 
     num_cpus: float = 1.0
     min_actors: int = 1
     max_actors: int = 2
     batch_size: int = 8  # videos per UDF call: fewer calls for small clips, blocks still < 20 MB at 224 px
+    label_selector: Mapping[str, str] | None = None  # Ray node labels the actors need; None: any node
 
     def __post_init__(self) -> None:
         if self.num_cpus <= 0 or self.min_actors < 1 or self.max_actors < self.min_actors or self.batch_size < 1:
             raise ValueError(f"invalid decode pool {self}")
 
 
+def decode_node_cpus() -> float:
+    """CPUs of the live nodes labelled :data:`DECODE_LABEL`; 0 on one machine or without Ray."""
+    import ray
+
+    if not ray.is_initialized():
+        return 0.0
+    (key, value), = DECODE_LABEL.items()
+    return float(sum(node["Resources"].get("CPU", 0) for node in ray.nodes()
+                     if node.get("Alive") and node.get("Labels", {}).get(key) == value))
+
+
 def fit_decode_pool(train_workers: int = 0, cpus_per_worker: float = 1.0, cluster_cpus: float | None = None,
-                    batch_size: int = 8) -> DecodePool:
+                    batch_size: int = 8, decode_cpus: float | None = None) -> DecodePool:
     """A decode pool that fits in the CPUs the training workers leave free.
 
     Whole-CPU actors when at least one CPU is free (up to one per free CPU); otherwise two
     actors sharing what is left. ``cluster_cpus`` defaults to ``ray.cluster_resources()``.
     Raises when nothing is left: the run would hang waiting for the pool.
+
+    On a cluster with nodes labelled for decoding (``decode_cpus``, default: asked of Ray),
+    the actors are pinned there, one CPU each, up to one per CPU of those nodes; the
+    training workers then run elsewhere (:data:`TRAIN_LABEL_SELECTOR`), so they do not count.
     """
+    if decode_cpus is None:
+        decode_cpus = decode_node_cpus()
+    if decode_cpus >= 1:
+        return DecodePool(1.0, 1, int(math.floor(decode_cpus + 1e-9)), batch_size, dict(DECODE_LABEL))
     if cluster_cpus is None:
         import ray
 
@@ -140,6 +167,7 @@ def build_dataset(videos: VideoList, spec: ClipSpec, mode: str, *, pool: DecodeP
         batch_size=pool.batch_size,
         batch_format="numpy",
         num_cpus=pool.num_cpus,
+        label_selector=dict(pool.label_selector) if pool.label_selector else None,
         compute=ray.data.ActorPoolStrategy(min_size=pool.min_actors, max_size=pool.max_actors),
     )
     return ClipDataset(dataset, health, videos, spec, mode)

@@ -2,7 +2,8 @@
 
 The default store is a sqlite file under the project's run folder, by absolute path (Ray
 workers change directory, so a relative path would land inside Ray's session folder);
-``MLFLOW_TRACKING_URI`` overrides it everywhere, drivers and workers alike.
+``MLFLOW_TRACKING_URI`` overrides it everywhere, drivers and workers alike. On a cluster it
+names a tracking server (``http://...``), which also keeps the artifacts (cluster/README.md).
 """
 from __future__ import annotations
 
@@ -31,12 +32,35 @@ def artifact_root(storage: str = "runs") -> str:
     return (Path(storage).expanduser().resolve() / "mlartifacts").as_uri()
 
 
+def is_server(uri: str) -> bool:
+    """A tracking server (``http(s)://``), as opposed to a store this process opens itself."""
+    return uri.startswith(("http://", "https://"))
+
+
+def check_store_reachable(uri: str, nodes: int) -> None:
+    """Refuse a store on this machine's disk when the run spans several nodes.
+
+    Rank 0 of the training workers logs the epochs and may run on another node, where a
+    ``sqlite:`` or ``file:`` path is a different (or no) file: its metrics would be lost.
+    """
+    if nodes > 1 and not is_server(uri) and not uri.startswith("databricks"):
+        raise ValueError(f"MLflow store {uri!r} is a file on this node, but the cluster has {nodes} nodes; "
+                         f"set MLFLOW_TRACKING_URI to a tracking server that every node can reach "
+                         f"(see cluster/README.md)")
+
+
 def get_experiment_id(client: MlflowClient, name: str, storage: str = "runs") -> str:
-    """The experiment's id, creating it with an explicit (absolute) artifact location."""
+    """The experiment's id, creating it with an explicit (absolute) artifact location.
+
+    A tracking server chooses the location itself (its ``--artifacts-destination``, served
+    through it), so no node needs its own access to the artifact store.
+    """
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
     try:
+        if is_server(client.tracking_uri):
+            return client.create_experiment(name)
         return client.create_experiment(name, artifact_location=f"{artifact_root(storage)}/{name}")
     except Exception:  # another process created it first
         return client.get_experiment_by_name(name).experiment_id

@@ -126,7 +126,17 @@ def save_checkpoint(folder: str | Path, *, model, optimizer, scheduler, scaler, 
 
 
 def load_checkpoint(folder: str | Path) -> dict:
-    return torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    """A checkpoint folder on this machine, or a URI (``s3://``, ``gs://``, ``file://``) read with pyarrow."""
+    location = str(folder)
+    if "://" not in location:
+        return torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    import io
+
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(f"{location.rstrip('/')}/{CHECKPOINT_FILE}")
+    with filesystem.open_input_stream(path) as handle:
+        return torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=False)
 
 
 # ------------------------------------------------------------------ inside a Ray Train worker
@@ -244,22 +254,34 @@ def worker_resources(config: ExperimentConfig, cluster_cpus: float) -> tuple[flo
     """CPUs per training worker and a decode pool that fit together (ARCHITECTURE.md section 4).
 
     On GPUs a worker needs little CPU; on CPUs half the machine trains and half decodes,
-    so the decode actors always find room (a pool that cannot start hangs the run).
+    so the decode actors always find room (a pool that cannot start hangs the run). On a
+    cluster with decode nodes (``DECODE_LABEL``) the decoders have those to themselves and
+    training gets the CPUs of the other nodes.
     """
-    from .data import fit_decode_pool
+    from .data import decode_node_cpus, fit_decode_pool
 
     workers = config.run.workers
+    decode_cpus = decode_node_cpus()
+    train_cpus = cluster_cpus - decode_cpus if decode_cpus >= 1 else cluster_cpus / 2
     if config.run.cpus_per_worker is not None:
         cpus = config.run.cpus_per_worker
     elif config.run.gpus_per_worker > 0:
         cpus = 1.0
     else:
-        cpus = max(0.25, min(1.0, cluster_cpus / (2 * workers)))
-    return cpus, fit_decode_pool(workers, cpus, cluster_cpus)
+        cpus = max(0.25, min(1.0, train_cpus / workers))
+    return cpus, fit_decode_pool(workers, cpus, cluster_cpus, decode_cpus=decode_cpus)
 
 
 def storage_path(storage: str) -> str:
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def checkpoint_location(checkpoint, storage: str) -> str:
+    """Where a Ray Train checkpoint lives, as :func:`load_checkpoint` reads it: a folder, or a URI
+    when ``storage`` is one (Ray gives the path inside the bucket, without its scheme)."""
+    if "://" not in storage or "://" in checkpoint.path:
+        return checkpoint.path
+    return f"{storage.split('://', 1)[0]}://{checkpoint.path}"  # s3://bucket/..., file:///abs/...
 
 
 def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str | None = None,
@@ -277,9 +299,9 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     from ray.train.torch import TorchTrainer
 
     from .annotations import read_dataset_folder
-    from .data import build_dataset
+    from .data import TRAIN_LABEL_SELECTOR, build_dataset
     from .datasets import resolve_data
-    from .tracking import flatten, get_experiment_id, log_params, open_run, tracking_uri
+    from .tracking import check_store_reachable, flatten, get_experiment_id, log_params, open_run, tracking_uri
 
     storage = storage_path(config.run.storage)
     name = config.run.name or f"{config.preset}-{config.model.name}"
@@ -294,6 +316,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     val = build_dataset(val_videos, spec, "eval", pool=pool, max_bad_fraction=config.data.max_bad_fraction)
 
     uri = tracking_uri(config.run.storage if "://" not in config.run.storage else "runs")
+    check_store_reachable(uri, nodes=sum(1 for node in ray.nodes() if node.get("Alive")))
     client = MlflowClient(tracking_uri=uri)
     experiment_id = get_experiment_id(client, config.run.experiment, config.run.storage)
     tags = {"preset": config.preset, "model": config.model.name, "dataset": str(root), **(extra_tags or {})}
@@ -317,7 +340,8 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
         train_loop_per_worker,
         train_loop_config=loop,
         scaling_config=ray.train.ScalingConfig(num_workers=world, use_gpu=config.run.gpus_per_worker > 0,
-                                               resources_per_worker=resources),
+                                               resources_per_worker=resources,
+                                               label_selector=TRAIN_LABEL_SELECTOR if pool.label_selector else None),
         run_config=ray.train.RunConfig(
             name=name, storage_path=storage,
             failure_config=ray.train.FailureConfig(max_failures=config.run.max_failures),
@@ -327,7 +351,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     )
     try:
         result = trainer.fit()
-        checkpoint = result.checkpoint.path if result.checkpoint is not None else None
+        checkpoint = checkpoint_location(result.checkpoint, storage) if result.checkpoint is not None else None
         test = None
         if run_test and checkpoint is not None:
             from .evaluate import evaluate_checkpoint, log_report
