@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) run.py flops --table table6
+	$(PY) run.py ablation --grid receptive_field
 
 test: $(STAMP)
 	$(PY) -m pytest -q
