@@ -96,3 +96,17 @@ def test_trials_run_side_by_side_as_far_as_the_cluster_holds_them(resources, ove
     base = preset("laptop").with_overrides(overrides)
     assert plan_concurrency(base, 6, None, resources) == expected
     assert plan_concurrency(base, 6, 3, resources)[0] == 3
+
+
+def test_on_the_builtin_benchmark_the_test_metrics_split_by_class_family():
+    from pipelines.evaluate import _benchmark_families
+    from pipelines.synthetic import CLASSES
+
+    names = [c.name for c in CLASSES]
+    family_a = [i for i, c in enumerate(CLASSES) if c.family == "A"]
+    family_b = [i for i, c in enumerate(CLASSES) if c.family == "B"]
+    labels = family_a + family_b
+    predictions = family_a + [family_b[0]] * len(family_b)  # every A right, one B right
+    metrics = _benchmark_families(names, labels, predictions)
+    assert metrics == {"test_top1_family_A": 100.0, "test_top1_family_B": pytest.approx(100.0 / len(family_b))}
+    assert _benchmark_families(["cat", "dog"], [0, 1], [0, 1]) == {}
