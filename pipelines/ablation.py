@@ -181,5 +181,6 @@ def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
     artifacts = write_results(table, folder)
     for path in artifacts:
         client.log_artifact(parent_run_id, str(path), artifact_path="results")
-    client.set_terminated(parent_run_id, "FINISHED" if complete else "FAILED")
+    # An interrupted sweep (Ctrl-C) ends KILLED, one with failed trials FAILED; rerunning resumes either.
+    client.set_terminated(parent_run_id, "FINISHED" if complete else "FAILED" if grid_results.errors else "KILLED")
     return SweepResult(name, parent_run_id, complete, table, artifacts)

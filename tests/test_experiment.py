@@ -16,7 +16,7 @@ def test_overrides_reach_nested_fields_and_model_options():
     config = preset("laptop").with_overrides({"optim.lr": 0.1, "data.clip.frames": 16,
                                               "model.options.pool_type": "avg"})
     assert config.optim.lr == 0.1 and config.data.clip.frames == 16
-    assert config.model.options == {"base_width": 32, "pool_type": "avg"}
+    assert config.model.options == {"base_width": 16, "pool_type": "avg"}
 
 
 def test_unknown_keys_name_the_field_and_the_valid_ones():

@@ -34,7 +34,7 @@ def test_a_yaml_grid_sweeps_any_experiment_field_and_model_option(tmp_path):
     context = SweepContext("s", grid, preset("laptop").to_dict(), 2, "parent", None)
     config = trial_config(context, grid.rows[1], seed=1)
     assert config.model.name == "smallbig_r23_full" and config.optim.lr == 0.001
-    assert config.model.options == {"base_width": 32, "pool_type": "avg"}  # the preset's options are kept
+    assert config.model.options == {"base_width": 16, "pool_type": "avg"}  # the preset's options are kept
     assert config.run.seed == 1 and config.data.clip.seed == 1
     assert config.run.name == trial_name("s", grid.rows[1], 1, 2) == "s.low_lr_avg_pool.seed1"
     assert trial_config(context, grid.rows[0], seed=0).run.seed == 0
