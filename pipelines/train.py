@@ -266,19 +266,32 @@ class TrainResult:
     test: dict | None  # multi-view test metrics, when run
 
 
-def worker_resources(config: ExperimentConfig, cluster_cpus: float) -> tuple[float, "DecodePool"]:
+def worker_resources(config: ExperimentConfig, cluster_cpus: float, *, total_cpus: float | None = None,
+                     decode_cpus: float | None = None) -> tuple[float, "DecodePool"]:
     """CPUs per training worker and a decode pool that fit together (ARCHITECTURE.md section 4).
 
     On GPUs a worker needs little CPU; on CPUs half the machine trains and half decodes,
     so the decode actors always find room (a pool that cannot start hangs the run). On a
     cluster with decode nodes (``DECODE_LABEL``) the decoders have those to themselves and
-    training gets the CPUs of the other nodes.
+    training gets the CPUs of the other nodes; a run given a share of the cluster
+    (``cluster_cpus`` of ``total_cpus``, a sweep's trials side by side) gets the same share
+    of each kind, and at least one decode CPU.
     """
     from .data import decode_node_cpus, fit_decode_pool
 
     workers = config.run.workers
-    decode_cpus = decode_node_cpus()
-    train_cpus = cluster_cpus - decode_cpus if decode_cpus >= 1 else cluster_cpus / 2
+    if decode_cpus is None:
+        decode_cpus = decode_node_cpus()
+    if decode_cpus >= 1:
+        if total_cpus is None:
+            import ray
+
+            total_cpus = float(ray.cluster_resources().get("CPU", cluster_cpus))
+        share = min(1.0, cluster_cpus / total_cpus) if total_cpus > 0 else 1.0
+        train_cpus = (total_cpus - decode_cpus) * share
+        decode_cpus = max(1.0, decode_cpus * share)
+    else:
+        train_cpus = cluster_cpus / 2
     if config.run.cpus_per_worker is not None:
         cpus = config.run.cpus_per_worker
     elif config.run.gpus_per_worker > 0:
