@@ -1,8 +1,9 @@
-"""cluster/README.md at the smallest scale: two Ray nodes on this machine, an MLflow tracking
-server, and a training job submitted with the real `ray job submit`.
+"""cluster/README.md at the smallest scale: Ray nodes on this machine, an MLflow tracking server,
+and jobs submitted with the real `ray job submit`: a training run, then an ablation sweep.
 
 The second node carries the decode label (like the CPU worker types of cluster/*.yaml), so the
-decode actors must run there and the training worker on the head. Every process started here is
+decode actors must run there and the training worker on the head. The sweep's test adds a third
+node that trains (as a GPU node would) and kills it mid-sweep. Every process started here is
 in a process group of its own and is ended by that group (and, for Ray's workers, by this test's
 own temp folder in their command line); `ray stop` is never called: it would stop every Ray on
 the machine. Set SMALLBIG_SKIP_MULTINODE=1 to skip.
@@ -256,7 +257,8 @@ def test_ablation_job_trains_trials_on_two_nodes_and_survives_losing_one(cluster
     local = cluster["local"]
     train_node = local.ray_node("train-node", "--address", cluster["gcs"], "--temp-dir", str(cluster["temp"] / "ray3"),
                                 "--labels", "smallbig/role=train")
-    wait_for("third ray node", lambda: len(node_ids_by_role(cluster).get("train", ())) == 1, 90, [train_node])
+    # 180 s: on a loaded 2-core machine a node has taken more than 90 s to join.
+    wait_for("third ray node", lambda: len(node_ids_by_role(cluster).get("train", ())) == 1, 180, [train_node])
     roles = node_ids_by_role(cluster)
     (head,), (doomed,) = roles["head"], roles["train"]
 
