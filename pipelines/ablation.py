@@ -69,7 +69,10 @@ def run_trial(params: dict, context: SweepContext) -> None:
     if done is not None and done.info.status == "FINISHED" and "test_top1" in done.data.metrics:
         tune.report({**done.data.metrics, "reused": 1})  # finished before an interruption: not trained again
         return
-    tags = {"grid": context.grid.name, "row": row.label, "seed": str(seed), "sweep": context.name}
+    import ray
+
+    tags = {"grid": context.grid.name, "row": row.label, "seed": str(seed), "sweep": context.name,
+            "driver_node_id": ray.get_runtime_context().get_node_id()}  # this trial driver's node
     result = fit(config, run_test=True, parent_run_id=context.parent_run_id, extra_tags=tags,
                  cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()])
     tune.report({**result.metrics, **(result.test or {}), "reused": 0})

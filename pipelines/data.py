@@ -149,7 +149,12 @@ def build_dataset(videos: VideoList, spec: ClipSpec, mode: str, *, pool: DecodeP
         raise ValueError(f"{videos.source or 'dataset'}: no videos")
     pool = pool or fit_decode_pool()
     if health is None:
-        health = ray.remote(num_cpus=0)(DataHealth).remote(
+        # On this process's node (as Ray Data places its split coordinator): a zero-CPU actor
+        # may otherwise land on any node, and losing that node would fail the run with it.
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        health = ray.remote(num_cpus=0, scheduling_strategy=here)(DataHealth).remote(
             len(videos), max_bad_fraction, start_epoch, name=videos.source or mode)
     rows = video_rows(videos)
     shuffle = mode == "train" if shuffle is None else shuffle

@@ -158,6 +158,19 @@ def _console_progress(epoch: int, epochs: int, loop: dict, every_s: float = 15.0
     return show
 
 
+def worker_node_ids() -> list[str]:
+    """The Ray node id of every training worker, by rank. A collective when torch.distributed is
+    initialised (every rank must call it); the caller's own node otherwise."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    if not torch.distributed.is_initialized():
+        return [node]
+    nodes: list = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(nodes, node)
+    return nodes
+
+
 def train_loop_per_worker(loop: dict) -> None:
     import ray.train
     import ray.train.torch
@@ -200,10 +213,13 @@ def train_loop_per_worker(loop: dict) -> None:
     ddp_model = ray.train.torch.prepare_model(model, move_to_device=False)
 
     client = None
+    node_ids = worker_node_ids()  # every rank takes part
     if rank == 0 and loop.get("mlflow_run_id"):
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=loop["tracking_uri"])
+        # Where this attempt trains, by rank; a restarted worker group overwrites it with its own nodes.
+        client.set_tag(loop["mlflow_run_id"], "train_node_ids", ",".join(node_ids))
 
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
@@ -250,19 +266,32 @@ class TrainResult:
     test: dict | None  # multi-view test metrics, when run
 
 
-def worker_resources(config: ExperimentConfig, cluster_cpus: float) -> tuple[float, "DecodePool"]:
+def worker_resources(config: ExperimentConfig, cluster_cpus: float, *, total_cpus: float | None = None,
+                     decode_cpus: float | None = None) -> tuple[float, "DecodePool"]:
     """CPUs per training worker and a decode pool that fit together (ARCHITECTURE.md section 4).
 
     On GPUs a worker needs little CPU; on CPUs half the machine trains and half decodes,
     so the decode actors always find room (a pool that cannot start hangs the run). On a
     cluster with decode nodes (``DECODE_LABEL``) the decoders have those to themselves and
-    training gets the CPUs of the other nodes.
+    training gets the CPUs of the other nodes; a run given a share of the cluster
+    (``cluster_cpus`` of ``total_cpus``, a sweep's trials side by side) gets the same share
+    of each kind, and at least one decode CPU.
     """
     from .data import decode_node_cpus, fit_decode_pool
 
     workers = config.run.workers
-    decode_cpus = decode_node_cpus()
-    train_cpus = cluster_cpus - decode_cpus if decode_cpus >= 1 else cluster_cpus / 2
+    if decode_cpus is None:
+        decode_cpus = decode_node_cpus()
+    if decode_cpus >= 1:
+        if total_cpus is None:
+            import ray
+
+            total_cpus = float(ray.cluster_resources().get("CPU", cluster_cpus))
+        share = min(1.0, cluster_cpus / total_cpus) if total_cpus > 0 else 1.0
+        train_cpus = (total_cpus - decode_cpus) * share
+        decode_cpus = max(1.0, decode_cpus * share)
+    else:
+        train_cpus = cluster_cpus / 2
     if config.run.cpus_per_worker is not None:
         cpus = config.run.cpus_per_worker
     elif config.run.gpus_per_worker > 0:
@@ -321,6 +350,10 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     experiment_id = get_experiment_id(client, config.run.experiment, config.run.storage)
     tags = {"preset": config.preset, "model": config.model.name, "dataset": str(root), **(extra_tags or {})}
     run_id, resumed = open_run(client, experiment_id, name, tags, parent_id=parent_run_id)
+    if resumed and extra_tags:  # they describe this attempt (a sweep's trial driver node, say)
+        from mlflow.entities import RunTag
+
+        client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in extra_tags.items()])
     model = build_model_for(config, len(classes), inflate=False)  # only counted here
     params = flatten(config.to_dict())
     params["model.params"] = smallbig.count_parameters(model)

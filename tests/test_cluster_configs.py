@@ -167,6 +167,22 @@ def test_decode_pool_goes_to_decode_nodes_only_when_the_cluster_has_them():
     assert pinned == DecodePool(1.0, 1, 64, 8, DECODE_LABEL)  # training elsewhere: all 64 CPUs decode
 
 
+def test_trials_side_by_side_split_training_and_decode_cpus_by_their_share():
+    from pipelines.data import DECODE_LABEL, DecodePool
+    from pipelines.experiment import preset
+    from pipelines.train import worker_resources
+
+    smoke = preset("smoke")  # one CPU worker
+    # Two CPU nodes that train (1 CPU each) and a 2-CPU decode node, two trials at once: each
+    # trial gets 2 of the 4 CPUs, i.e. one training CPU and one decode CPU.
+    assert worker_resources(smoke, 2, total_cpus=4, decode_cpus=2) == (1.0, DecodePool(1.0, 1, 1, 8, DECODE_LABEL))
+    # The whole cluster to one run: as before.
+    assert worker_resources(smoke, 4, total_cpus=4, decode_cpus=2) == (1.0, DecodePool(1.0, 1, 2, 8, DECODE_LABEL))
+    # Always one decode actor, however small the share; no decode nodes: half trains, half decodes.
+    assert worker_resources(smoke, 1, total_cpus=8, decode_cpus=2)[1] == DecodePool(1.0, 1, 1, 8, DECODE_LABEL)
+    assert worker_resources(smoke, 2, total_cpus=2, decode_cpus=0) == (1.0, DecodePool(1.0, 1, 1, 8))
+
+
 def test_checkpoint_uris_keep_their_scheme_and_load_through_pyarrow(tmp_path):
     import torch
     from types import SimpleNamespace

@@ -1,8 +1,9 @@
-"""cluster/README.md at the smallest scale: two Ray nodes on this machine, an MLflow tracking
-server, and a training job submitted with the real `ray job submit`.
+"""cluster/README.md at the smallest scale: Ray nodes on this machine, an MLflow tracking server,
+and jobs submitted with the real `ray job submit`: a training run, then an ablation sweep.
 
 The second node carries the decode label (like the CPU worker types of cluster/*.yaml), so the
-decode actors must run there and the training worker on the head. Every process started here is
+decode actors must run there and the training worker on the head. The sweep's test adds a third
+node that trains (as a GPU node would) and kills it mid-sweep. Every process started here is
 in a process group of its own and is ended by that group (and, for Ray's workers, by this test's
 own temp folder in their command line); `ray stop` is never called: it would stop every Ray on
 the machine. Set SMALLBIG_SKIP_MULTINODE=1 to skip.
@@ -78,10 +79,10 @@ class LocalCluster:
         self.processes.append(process)
         return process
 
-    def ray_node(self, name: str, *args: str) -> subprocess.Popen:
+    def ray_node(self, name: str, *args: str, cpus: int = 1) -> subprocess.Popen:
         ports = ["--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
                  "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"]
-        command = [str(BIN / "ray"), "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+        command = [str(BIN / "ray"), "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus),
                    "--num-gpus", "0", "--disable-usage-stats", *args]
         for option in ports:
             command += [option, str(free_port())]
@@ -114,6 +115,11 @@ class LocalCluster:
                 pass
 
 
+def alive_nodes(dashboard_url: str) -> int:
+    nodes = get_json(f"{dashboard_url}/api/v0/nodes?limit=20&detail=1")["data"]["result"]["result"]
+    return sum(node["state"] == "ALIVE" for node in nodes)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     temp_dir = Path(tempfile.mkdtemp(prefix="sbmn", dir="/tmp"))  # short: Ray's socket paths must fit
@@ -134,30 +140,27 @@ def cluster():
             pytest.skip(f"cannot start a Ray head here ({error}):\n{local.log('head')}")
         # Its own temp folder, as on a machine of its own: two nodes sharing one would share
         # (and delete each other's) unpacked working directories.
+        # Two CPUs: one decode actor each for two sweep trials side by side.
         worker = local.ray_node("decode-node", "--address", f"127.0.0.1:{gcs}", "--temp-dir", str(temp_dir / "ray2"),
-                                "--labels", f"smallbig/role={DECODE_ROLE}")
+                                "--labels", f"smallbig/role={DECODE_ROLE}", cpus=2)
         server = local.start("mlflow", [str(BIN / "mlflow"), "server",
                                         "--backend-store-uri", f"sqlite:///{temp_dir / 'mlflow.db'}",
                                         "--artifacts-destination", str(temp_dir / "mlartifacts"),
                                         "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"])
 
-        def two_nodes():
-            nodes = get_json(f"{dashboard_url}/api/v0/nodes?limit=10&detail=1")["data"]["result"]["result"]
-            return sum(node["state"] == "ALIVE" for node in nodes) == 2
-
-        wait_for("second ray node", two_nodes, 90, [head, worker])
+        wait_for("second ray node", lambda: alive_nodes(dashboard_url) == 2, 90, [head, worker])
         mlflow_url = f"http://127.0.0.1:{mlflow_port}"
         wait_for("mlflow server", lambda: urllib.request.urlopen(f"{mlflow_url}/health", timeout=5).status == 200,
                  90, [server])
         print(f"cluster up in {time.monotonic() - started:.0f} s", flush=True)
         yield {"dashboard": dashboard_url, "mlflow": mlflow_url, "mlflow_port": mlflow_port, "temp": temp_dir,
-               "local": local}
+               "local": local, "gcs": f"127.0.0.1:{gcs}"}
     finally:
         local.stop()
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def submit(cluster, tmp_path, data, name):
+def submit(cluster, tmp_path, args: list[str], *, wait: bool = True):
     """`ray job submit` as cluster/README.md says, with the server's port in the runtime env."""
     runtime_env = yaml.safe_load((ROOT / "cluster" / "runtime_env.yaml").read_text())
     # The same ${RAY_HEAD_IP} expansion as on a cloud cluster (the nodes run with RAY_HEAD_IP=127.0.0.1).
@@ -165,19 +168,22 @@ def submit(cluster, tmp_path, data, name):
     runtime_env["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
     env_file = tmp_path / "runtime_env.yaml"
     env_file.write_text(yaml.safe_dump(runtime_env))
-    submission_id = f"multinode-{int(time.time())}"
+    submission_id = f"multinode-{time.time_ns()}"
     command = [str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--submission-id", submission_id,
-               "--working-dir", str(ROOT), "--runtime-env", str(env_file), "--",
-               "python", "run.py", "train", "--preset", "smoke", "--data", str(data), "--name", name,
-               "--storage", (tmp_path / "runs").as_uri(), "--workers", "1", "--epochs", "1"]
+               "--working-dir", str(ROOT), "--runtime-env", str(env_file), *([] if wait else ["--no-wait"]), "--",
+               "python", "run.py", *args]
     env = dict(cluster["local"].env)
     try:
         done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
-        subprocess.run([str(BIN / "ray"), "job", "stop", "--address", cluster["dashboard"], submission_id],
-                       env=env, capture_output=True, timeout=60)
+        stop_job(cluster, submission_id)
         raise
     return submission_id, done
+
+
+def stop_job(cluster, submission_id: str) -> None:
+    subprocess.run([str(BIN / "ray"), "job", "stop", "--address", cluster["dashboard"], submission_id],
+                   env=cluster["local"].env, capture_output=True, timeout=60)
 
 
 def test_job_submitted_to_two_nodes_trains_decodes_on_the_decode_node_and_is_tracked(cluster, tmp_path):
@@ -187,7 +193,9 @@ def test_job_submitted_to_two_nodes_trains_decodes_on_the_decode_node_and_is_tra
 
     data = write_tiny_dataset(tmp_path / "data")
     started = time.monotonic()
-    submission_id, done = submit(cluster, tmp_path, data, "multinode")
+    submission_id, done = submit(cluster, tmp_path, ["train", "--preset", "smoke", "--data", str(data), "--name",
+                                                     "multinode", "--storage", (tmp_path / "runs").as_uri(),
+                                                     "--workers", "1", "--epochs", "1"])
     elapsed = time.monotonic() - started
     output = done.stdout[-6000:] + done.stderr[-3000:]
     assert done.returncode == 0, output
@@ -218,3 +226,104 @@ def test_job_submitted_to_two_nodes_trains_decodes_on_the_decode_node_and_is_tra
 
     # Checkpoints under the storage URI, as Ray Train wrote them.
     assert list((tmp_path / "runs" / "multinode").glob("checkpoint_*/state.pt"))
+
+
+TWO_ROWS = {"title": "2D vs SmallBig", "rows": [{"label": "2D", "model": "r23_2d"},
+                                                {"label": "SmallBig", "model": "smallbig_r23_3x1x1"}]}
+SWEEP_EPOCHS = 3  # a node killed after the first epoch leaves at least one to resume
+
+
+def node_ids_by_role(cluster) -> dict[str, set[str]]:
+    from ray.util.state import list_nodes
+
+    roles: dict[str, set[str]] = {}
+    for node in list_nodes(address=cluster["dashboard"], detail=True):
+        if node.state == "ALIVE":
+            roles.setdefault(node.labels.get("smallbig/role"), set()).add(node.node_id)
+    return roles
+
+
+@pytest.mark.timeout(600)
+def test_ablation_job_trains_trials_on_two_nodes_and_survives_losing_one(cluster, tmp_path):
+    """cluster/README.md step 3: a sweep submitted with `ray job submit`, two trials side by side,
+    each training on its own node (the head and a third node, as a GPU node would). Once the
+    trial on the third node has checkpointed its first epoch, that node is killed (its `ray
+    start` process group, SIGKILL, as a lost machine): Ray Train restarts the trial's worker
+    group on the node left (the head, once the other trial's training frees it; no replacement
+    node) from the last checkpoint, and the sweep finishes."""
+    from mlflow.tracking import MlflowClient
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    local = cluster["local"]
+    train_node = local.ray_node("train-node", "--address", cluster["gcs"], "--temp-dir", str(cluster["temp"] / "ray3"),
+                                "--labels", "smallbig/role=train")
+    # 180 s: on a loaded 2-core machine a node has taken more than 90 s to join.
+    wait_for("third ray node", lambda: len(node_ids_by_role(cluster).get("train", ())) == 1, 180, [train_node])
+    roles = node_ids_by_role(cluster)
+    (head,), (doomed,) = roles["head"], roles["train"]
+
+    data = write_tiny_dataset(tmp_path / "data")
+    grid = tmp_path / "two_rows.yaml"
+    grid.write_text(yaml.safe_dump(TWO_ROWS))
+    name = "multinode-sweep"
+    started = time.monotonic()
+    submission_id, done = submit(cluster, tmp_path, [
+        "ablation", "--grid", str(grid), "--preset", "smoke", "--data", str(data), "--name", name,
+        "--storage", (tmp_path / "runs").as_uri(), "--epochs", str(SWEEP_EPOCHS), "--max-concurrent", "2"], wait=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    jobs = JobSubmissionClient(cluster["dashboard"])
+    client = MlflowClient(tracking_uri=cluster["mlflow"])
+
+    def children():
+        experiment = client.get_experiment_by_name("smallbig")
+        if experiment is None:
+            return []
+        return client.search_runs([experiment.experiment_id], filter_string=f"tags.sweep = '{name}'")
+
+    def epochs(run):
+        return sorted(int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch"))
+
+    before = {}
+
+    def one_trial_per_node_and_the_doomed_one_checkpointed():
+        if jobs.get_job_status(submission_id).is_terminal():
+            raise RuntimeError(f"the sweep ended first:\n{jobs.get_job_logs(submission_id)[-4000:]}")
+        runs = children()
+        before.update({r.data.tags["row"]: r.data.tags.get("train_node_ids") for r in runs})
+        on_doomed = [r for r in runs if r.data.tags.get("train_node_ids") == doomed]
+        return len(runs) == 2 and all(before.values()) and on_doomed and epochs(on_doomed[0])
+
+    try:
+        wait_for("both trials training, one past its first epoch on the third node",
+                 one_trial_per_node_and_the_doomed_one_checkpointed, 300)
+        print(f"trials training after {time.monotonic() - started:.0f} s on {before}", flush=True)
+        assert sorted(before.values()) == sorted([head, doomed])  # two trials, two nodes
+        victim = next(row for row, nodes in before.items() if nodes == doomed)
+        os.killpg(train_node.pid, signal.SIGKILL)  # the node is gone: raylet, its agents and workers
+        killed = time.monotonic()
+        wait_for("the sweep", lambda: jobs.get_job_status(submission_id).is_terminal(), 420)
+    finally:
+        if not jobs.get_job_status(submission_id).is_terminal():
+            stop_job(cluster, submission_id)
+    logs = jobs.get_job_logs(submission_id)
+    print(f"sweep done {time.monotonic() - killed:.0f} s after the kill, {time.monotonic() - started:.0f} s "
+          "after the submission", flush=True)
+    print("\n".join(line[:200] for line in logs.splitlines()
+                    if any(k in line for k in ("resuming from", "[FailurePolicy]", "Error count", "epoch "))), flush=True)
+    assert jobs.get_job_status(submission_id) == JobStatus.SUCCEEDED, logs[-6000:]
+    assert "resuming from epoch" in logs, logs[-6000:]  # from the checkpoint, not from scratch
+
+    experiment = client.get_experiment_by_name("smallbig")
+    parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.runName` = '{name}'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    runs = {r.data.tags["row"]: r for r in children()}
+    assert sorted(runs) == ["2D", "SmallBig"]
+    after = {row: run.data.tags["train_node_ids"] for row, run in runs.items()}
+    drivers = {row: run.data.tags["driver_node_id"] for row, run in runs.items()}
+    print(f"trained on, before the kill: {before}; at the end: {after}; trial drivers on: {drivers}; "
+          f"head {head}, killed {doomed}", flush=True)
+    for row, run in runs.items():
+        assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert epochs(run) == list(range(SWEEP_EPOCHS)), row  # every epoch trained and logged once
+        assert "test_top1" in run.data.metrics
+    assert after[victim] != doomed  # the restarted worker group trained elsewhere
