@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from .blocks import BlockSpec
 from .pools import POOL_TYPES, PoolSize
 from .resnet import DEPTHS, STAGES, StageSpec, resnet_stages
+from .temporal import TEMPORAL_MODULES
 from .units import EXTRA_UNIT_FORMS, NORM_MODES
 
 ALL_SMALLBIG_STAGES = ("res3", "res4", "res5")  # the official code keeps res2 a 2D stage
@@ -43,6 +44,9 @@ class ModelConfig:
     - ``temporal_stages`` / ``temporal_kernel``: stages whose first conv is inflated to
       ``temporal_kernel`` x 1 x 1 (the 3D baseline; with SmallBig, a temporal shared conv).
     - ``extra_unit`` on ``extra_unit_stages`` (default: the SmallBig stages): Fig. 2f.
+    - ``temporal_module`` ("tsm" = temporal shift, "tam" = temporal aggregation) at the start
+      of the residual branch of every block in ``temporal_module_stages`` (default: all four).
+    - ``nonlocal_stages``: a non-local block after every ``nonlocal_every``-th block there.
     """
 
     depth: int = 23
@@ -57,6 +61,10 @@ class ModelConfig:
     temporal_kernel: int = 3
     extra_unit: str | None = None
     extra_unit_stages: tuple[str, ...] | None = None
+    temporal_module: str | None = None
+    temporal_module_stages: tuple[str, ...] = STAGES
+    nonlocal_stages: tuple[str, ...] = ()
+    nonlocal_every: int = 2
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -67,13 +75,17 @@ class ModelConfig:
             raise ValueError(f"depth: {self.depth} is not one of {sorted(DEPTHS)}")
         put("smallbig_stages", _stage_tuple("smallbig_stages", self.smallbig_stages))
         put("temporal_stages", _stage_tuple("temporal_stages", self.temporal_stages))
+        put("temporal_module_stages", _stage_tuple("temporal_module_stages", self.temporal_module_stages))
+        put("nonlocal_stages", _stage_tuple("nonlocal_stages", self.nonlocal_stages))
         if self.extra_unit_stages is not None:
             put("extra_unit_stages", _stage_tuple("extra_unit_stages", self.extra_unit_stages))
         put("big_views", _big_views(self.big_views))
-        if self.extra_unit in ("none", "None", ""):
-            put("extra_unit", None)
+        for name in ("extra_unit", "temporal_module"):
+            if getattr(self, name) in ("none", "None", ""):
+                put(name, None)
         checks = [("pool_type", self.pool_type, POOL_TYPES), ("norm", self.norm, NORM_MODES),
-                  ("extra_unit", self.extra_unit, (None,) + EXTRA_UNIT_FORMS)]
+                  ("extra_unit", self.extra_unit, (None,) + EXTRA_UNIT_FORMS),
+                  ("temporal_module", self.temporal_module, (None,) + TEMPORAL_MODULES)]
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"{name}: {value!r} is not one of {allowed}")
@@ -81,6 +93,8 @@ class ModelConfig:
             raise ValueError(f"base_width: {self.base_width} is too small (the extra unit divides by 4)")
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
             raise ValueError(f"temporal_kernel: {self.temporal_kernel} must be a positive odd number")
+        if self.nonlocal_every < 1:
+            raise ValueError(f"nonlocal_every: {self.nonlocal_every} must be at least 1")
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -107,7 +121,9 @@ class ModelConfig:
             norm=self.norm,
             zero_init_big_view=self.zero_init_big_view,
             extra_unit=self.extra_unit if stage in extra_stages else None,
+            temporal_module=self.temporal_module if stage in self.temporal_module_stages else None,
         )
 
     def stages(self) -> list[StageSpec]:
-        return resnet_stages(self.depth, {name: self.block_for(name) for name in STAGES}, self.base_width)
+        return resnet_stages(self.depth, {name: self.block_for(name) for name in STAGES}, self.base_width,
+                             {name: self.nonlocal_every for name in self.nonlocal_stages})

@@ -3,7 +3,8 @@
 Conv weights gain a temporal axis; a kernel with kT > 1 gets the 2D weight repeated
 and divided by kT (I3D inflation), so a static clip gives the 2D response. Blocks a
 shallower net lacks (R23 from R50) and the classifier are skipped; parts with no 2D
-counterpart (big-view norms, extra units) keep their own initialisation. Everything
+counterpart (big-view norms, extra units, TAM and non-local blocks) keep their own
+initialisation. Everything
 is reported, and anything else that does not fit is an error unless ``strict=False``.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ _TORCHVISION_TO_OURS = (
 )
 _BLOCK = re.compile(r"^(layer\d+)\.(\d+)\.")
 # Model parts that have no counterpart in a 2D ResNet and keep their own initialisation.
-_NEW_PARTS = re.compile(r"(\.big_norm\.|\.big_conv\.|\.extra\.)")
+_NEW_PARTS = re.compile(r"(\.big_norm\.|\.big_conv\.|\.extra\.|\.mixer\.|\.non_local\.)")
 
 
 def translate_key(key: str) -> str:
@@ -56,7 +57,13 @@ class LoadReport:
 
 def load_2d_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
                     include_fc: bool = False, strict: bool = True) -> LoadReport:
-    """Copy a 2D ResNet state dict into ``model``, inflating conv weights; returns what was done."""
+    """Copy a 2D ResNet state dict into ``model``, inflating conv weights; returns what was done.
+
+    Models whose layout no 2D ResNet fits (bLVNet, S3D) say why in ``no_2d_inflation``.
+    """
+    reason = getattr(model, "no_2d_inflation", None)
+    if reason:
+        raise ValueError(f"{type(model).__name__} cannot be initialised from a 2D ResNet: {reason}")
     target = model.state_dict()
     depth_of = {}
     for key in target:
@@ -64,9 +71,16 @@ def load_2d_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
         if match:
             depth_of[match.group(1)] = max(depth_of.get(match.group(1), 0), int(match.group(2)) + 1)
 
+    remap = getattr(model, "map_2d_key", None)  # a model laid out otherwise says where each tensor goes
+    new_parts = getattr(model, "new_2d_parts", None)
     report, problems, new_state = LoadReport(), [], dict(target)
     for source_key, value in state_dict.items():
         key = translate_key(source_key)
+        if remap is not None and not key.startswith("fc."):
+            key = remap(key)
+            if key is None:
+                report.skipped[source_key] = "deeper block"
+                continue
         if key.startswith("fc.") and not include_fc:
             report.skipped[source_key] = "classifier"
             continue
@@ -95,7 +109,8 @@ def load_2d_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
     for key in target:
         if key in filled or key.endswith("num_batches_tracked"):
             continue
-        if _NEW_PARTS.search(key) or (key.startswith("fc.") and not include_fc):
+        if _NEW_PARTS.search(key) or (new_parts is not None and new_parts.search(key)) \
+                or (key.startswith("fc.") and not include_fc):
             report.kept_init.append(key)
         else:
             problems.append(f"{key}: not in the 2D checkpoint")

@@ -66,12 +66,14 @@ PAPER_TABLES: dict[str, PaperTable] = {t.key: t for t in (
         R("no sharing", "smallbig_r23_full_noshare", reported_params_m=22.1, reported_gmacs=31),
         R("single BN", "smallbig_r23_full_singlebn"),
     )),
-    PaperTable("table7", "SmallBig vs 3D baselines (Non-local rows come with the Non-local peer)", (
+    PaperTable("table7", "SmallBig vs 3D baselines and Non-local", (
         R("R23 2D", "r23_2d", reported_top1=64.1),
         R("R23 3D 3x1x1", "r23_3d", reported_top1=68.3),
+        R("R23 Non-local", "nonlocal_r23"),
         R("SmallBig-R23", "smallbig_r23_full", reported_top1=72.6),
         R("R50 2D", "r50_2d"),
         R("R50 3D 3x1x1", "r50_3d"),
+        R("R50 Non-local", "nonlocal_r50"),
         R("SmallBig-R50", "smallbig_r50_full", reported_top1=76.3),
     )),
     PaperTable("table8", "Backbones", (
