@@ -2,7 +2,8 @@
 
 A grid is a list of rows; each row names a registered model and may override any experiment
 field (``optim.lr``, ``data.clip.frames``) or model option (a key without a dot, such as
-``pool_type``). The built-in grids are the paper's Tables 2-9 (``smallbig.PAPER_TABLES``);
+``pool_type``). The built-in grids are the paper's Tables 2-9 (``smallbig.PAPER_TABLES``) and
+``peers`` (SmallBig against the seeds' peers);
 users add their own as YAML without touching code::
 
     title: Learning rate of SmallBig-R23 Full
@@ -78,8 +79,22 @@ def _from_paper(name: str, key: str) -> Grid:
     return Grid(name, f"{table.title} (paper {key.replace('table', 'Table ')})", rows)
 
 
+# Grids beyond the paper's tables.
+PEERS_GRID = Grid("peers", "SmallBig-R23 against the seeds' peers (R23 backbones where the peer has one)", (
+    GridRow("2D", "r23_2d", baseline=True),
+    GridRow("3D 3x1x1", "r23_3d"),
+    GridRow("Non-local", "nonlocal_r23"),
+    GridRow("TSM", "tsm_r23"),
+    GridRow("bLVNet-TAM", "blvnet_tam_r23"),
+    GridRow("S3D-G", "s3dg"),
+    GridRow("SmallBig Full", "smallbig_r23_full"),
+))
+
+
 def builtin_grids() -> dict[str, Grid]:
-    return {name: _from_paper(name, key) for name, key in PAPER_GRIDS.items()}
+    grids = {name: _from_paper(name, key) for name, key in PAPER_GRIDS.items()}
+    grids[PEERS_GRID.name] = PEERS_GRID
+    return grids
 
 
 def load_grid(name_or_path: str) -> Grid:

@@ -12,14 +12,22 @@ from pipelines.results import ResultRow, ResultsTable
 def test_every_builtin_grid_is_a_table_of_the_paper_with_its_row_names():
     grids = builtin_grids()
     assert set(grids) == {"effectiveness", "stages", "receptive_field", "layers", "design", "nonlocal",
-                          "backbone", "extra_unit"}
+                          "backbone", "extra_unit", "peers"}
     receptive = grids["receptive_field"]
     assert [r.label for r in receptive.rows] == ["2D", "3x1x1", "3x3x3", "3x5x5", "3x7x7", "Tx3x3"]
     assert receptive.baseline.model == "r23_2d"
-    for name, grid in grids.items():
-        table = smallbig.PAPER_TABLES[PAPER_GRIDS[name]]
+    for name, key in PAPER_GRIDS.items():
+        grid, table = grids[name], smallbig.PAPER_TABLES[key]
         assert [r.label for r in grid.rows] == [r.label for r in table.rows if r.model in smallbig.list_models()]
         assert all(r.model in smallbig.list_models() for r in grid.rows)
+
+
+def test_the_peers_grid_holds_every_peer_family_beside_smallbig():
+    models = [r.model for r in builtin_grids()["peers"].rows]
+    assert models[0] == "r23_2d" and models[-1] == "smallbig_r23_full"
+    for family in ("_3d", "nonlocal", "tsm", "tam", "s3dg"):
+        assert any(family in m for m in models), family
+    assert all(m in smallbig.list_models() for m in models)
 
 
 def test_a_yaml_grid_sweeps_any_experiment_field_and_model_option(tmp_path):
