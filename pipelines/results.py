@@ -114,7 +114,8 @@ class ResultsTable:
         for i, (title, metric) in enumerate(series):
             means = [r.mean(metric) if r.mean(metric) is not None else 0.0 for r in self.rows]
             errors = [stdev(v) if len(v := r.values.get(metric) or []) > 1 else 0.0 for r in self.rows]
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, means, width, yerr=errors, capsize=3, label=title)
+            ax.bar(x + (i - (len(series) - 1) / 2) * width, means, width, label=title,
+                   yerr=errors if any(errors) else None, capsize=3)  # spread bars only when seeds repeat
         if self.chance is not None:
             ax.axhline(self.chance, color="grey", linestyle="--", linewidth=1, label="chance")
         ax.set_xticks(x, labels, rotation=20, ha="right")

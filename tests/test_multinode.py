@@ -141,14 +141,23 @@ def cluster():
         # Its own temp folder, as on a machine of its own: two nodes sharing one would share
         # (and delete each other's) unpacked working directories.
         # Two CPUs: one decode actor each for two sweep trials side by side.
-        worker = local.ray_node("decode-node", "--address", f"127.0.0.1:{gcs}", "--temp-dir", str(temp_dir / "ray2"),
-                                "--labels", f"smallbig/role={DECODE_ROLE}", cpus=2)
+        for attempt in (1, 2):  # a port picked free can be taken before the node binds it: one retry
+            worker = local.ray_node("decode-node", "--address", f"127.0.0.1:{gcs}", "--temp-dir",
+                                    str(temp_dir / "ray2"), "--labels", f"smallbig/role={DECODE_ROLE}", cpus=2)
+            try:
+                wait_for("second ray node", lambda: alive_nodes(dashboard_url) == 2, 90, [head, worker])
+                break
+            except (RuntimeError, TimeoutError) as error:
+                if attempt == 2:
+                    raise RuntimeError(f"{error}\n{local.log('decode-node')}") from None
+                print(f"second node did not start ({error}); retrying:\n{local.log('decode-node')}", flush=True)
+                if worker.poll() is None:
+                    os.killpg(worker.pid, signal.SIGKILL)  # the group this test started for it
+                    worker.wait()
         server = local.start("mlflow", [str(BIN / "mlflow"), "server",
                                         "--backend-store-uri", f"sqlite:///{temp_dir / 'mlflow.db'}",
                                         "--artifacts-destination", str(temp_dir / "mlartifacts"),
                                         "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"])
-
-        wait_for("second ray node", lambda: alive_nodes(dashboard_url) == 2, 90, [head, worker])
         mlflow_url = f"http://127.0.0.1:{mlflow_port}"
         wait_for("mlflow server", lambda: urllib.request.urlopen(f"{mlflow_url}/health", timeout=5).status == 200,
                  90, [server])
