@@ -142,7 +142,7 @@ def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
     storage = storage_path(base.run.storage)  # trial drivers run in other folders: absolute paths only
     root = resolve_data(base.with_overrides({"run.storage": storage}))  # generate the benchmark once, here
     base = base.with_overrides({"run.storage": storage, "data.path": str(root)})
-    uri = tracking_uri(storage if "://" not in storage else "runs")
+    uri = tracking_uri(storage)
     client = MlflowClient(tracking_uri=uri)
     experiment_id = get_experiment_id(client, base.run.experiment, storage)
     tags = {"grid": grid.name, "preset": base.preset, "dataset": str(root), "git_commit": git_commit(),

@@ -18,10 +18,14 @@ RUN_NAME_TAG = "mlflow.runName"
 
 
 def tracking_uri(storage: str = "runs") -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<storage>/mlflow.db`` (absolute)."""
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<storage>/mlflow.db`` (absolute).
+
+    A sqlite file cannot live in object storage: with an ``s3://``-style storage and no
+    tracking URI the store falls back to the local ``runs`` folder.
+    """
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    folder = Path(storage).expanduser().resolve()
+    folder = Path(storage if "://" not in storage else "runs").expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
 

@@ -344,7 +344,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     train = build_dataset(train_videos, spec, "train", pool=pool, max_bad_fraction=config.data.max_bad_fraction)
     val = build_dataset(val_videos, spec, "eval", pool=pool, max_bad_fraction=config.data.max_bad_fraction)
 
-    uri = tracking_uri(config.run.storage if "://" not in config.run.storage else "runs")
+    uri = tracking_uri(config.run.storage)
     check_store_reachable(uri, nodes=sum(1 for node in ray.nodes() if node.get("Alive")))
     client = MlflowClient(tracking_uri=uri)
     experiment_id = get_experiment_id(client, config.run.experiment, config.run.storage)
