@@ -1,6 +1,7 @@
 """Clip sampling as in the papers' recipes: which frames, which crop, whether to flip.
 
-Pure numpy, no decoding and no Ray, so every rule here is testable on numbers alone:
+numpy (and Pillow for the resize), no decoding and no Ray, so every rule here is testable on
+numbers alone:
 
 - temporal: *dense* (T frames at stride s from a window of T*s, the stride shrinking for
   short videos; Kinetics 8x8) and *segment* (T equal segments, one frame each: random in
@@ -156,32 +157,32 @@ def three_crops(height: int, width: int, short: int) -> list[Crop]:
     return [Crop(scale, top, 0, (short, short)) for top in (0, (h - short) // 2, h - short)]
 
 
-def _axis(out_size: int, offset: int, scale: float, source_size: int):
-    position = (np.arange(out_size) + offset + 0.5) / scale - 0.5
-    position = np.clip(position, 0, source_size - 1)
-    low = np.floor(position).astype(np.int64)
-    high = np.minimum(low + 1, source_size - 1)
-    return low, high, (position - low).astype(np.float32)
-
-
 def apply_crop(frames: np.ndarray, crop: Crop) -> np.ndarray:
-    """Resize-then-crop ``(T, H, W, C)`` uint8 frames; only the cropped pixels are computed.
+    """Resize-then-crop ``(T, H, W, 3)`` uint8 frames; only the cropped pixels are computed.
 
-    Bilinear with half-pixel centres (as ``align_corners=False``); with ``scale == 1`` it is an
-    exact slice. Output stays uint8 so clips cross the object store at a quarter of float size.
+    With ``scale == 1`` it is an exact slice. Otherwise each frame goes through Pillow's
+    bilinear filter over the source box that maps onto the crop (half-pixel centres, as
+    ``align_corners=False``; antialiased when shrinking, as torchvision's ``antialias=True``).
+    Pillow does this in C about 3-4x faster than the same arithmetic in numpy, which cost as
+    much as decoding the clip. Output stays uint8 so clips cross the object store at a quarter
+    of float size.
     """
+    from PIL import Image
+
+    frames = np.asarray(frames)
     _, height, width, _ = frames.shape
     out_h, out_w = crop.size
     if crop.scale == 1.0:
         out = frames[:, crop.top:crop.top + out_h, crop.left:crop.left + out_w]
     else:
-        y0, y1, wy = _axis(out_h, crop.top, crop.scale, height)
-        x0, x1, wx = _axis(out_w, crop.left, crop.scale, width)
-        rows = frames[:, y0].astype(np.float32)
-        rows += (frames[:, y1].astype(np.float32) - rows) * wy[None, :, None, None]
-        cols = rows[:, :, x0]
-        cols += (rows[:, :, x1] - cols) * wx[None, None, :, None]
-        out = np.clip(cols + 0.5, 0, 255).astype(np.uint8)
+        # The crop in source pixels; the scaled size was rounded, so its far edge may pass the
+        # frame by a fraction of a pixel: clamp it (a sub-pixel squeeze at that edge).
+        box = (crop.left / crop.scale, crop.top / crop.scale,
+               min(width, (crop.left + out_w) / crop.scale), min(height, (crop.top + out_h) / crop.scale))
+        out = np.empty((len(frames), out_h, out_w, frames.shape[3]), np.uint8)
+        for index, frame in enumerate(frames):
+            image = Image.fromarray(np.ascontiguousarray(frame))
+            out[index] = np.asarray(image.resize((out_w, out_h), Image.Resampling.BILINEAR, box=box))
     if crop.flip:
         out = out[:, :, ::-1]
     return np.ascontiguousarray(out)

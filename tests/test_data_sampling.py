@@ -114,3 +114,23 @@ def test_synthetic_preset_swaps_mirrored_slides_and_rotations_only():
     swapped = {names[a]: names[b] for a, b in clip_spec("synthetic").flip_label_map.items()}
     assert swapped == {"slide_left_to_right": "slide_right_to_left", "slide_right_to_left": "slide_left_to_right",
                        "rotate_clockwise": "rotate_anticlockwise", "rotate_anticlockwise": "rotate_clockwise"}
+
+
+def test_apply_crop_shrinks_a_smooth_frame_like_resizing_then_cropping():
+    """A linear ramp stays a ramp: the crop of the scaled frame equals the ramp's formula (+-1)."""
+    height, width, scale = 64, 96, 0.75
+    y, x = np.mgrid[0:height, 0:width]
+    frame = np.stack([x * 2, y * 3, x + y], axis=-1).astype(np.uint8)[None]
+    out = apply_crop(frame, Crop(scale, 5, 7, (32, 40))).astype(int)
+    # Output pixel (i, j) sits at source ((i + top + 0.5) / scale - 0.5, (j + left + 0.5) / scale - 0.5).
+    sy = (np.arange(32) + 5 + 0.5) / scale - 0.5
+    sx = (np.arange(40) + 7 + 0.5) / scale - 0.5
+    expected = np.stack(np.broadcast_arrays(sx[None, :] * 2, sy[:, None] * 3, sx[None, :] + sy[:, None]), -1)
+    assert np.abs(out[0] - expected).max() <= 1
+
+
+def test_apply_crop_takes_the_far_corner_of_a_frame_whose_scaled_size_was_rounded_up():
+    frames = np.full((2, 256, 340, 3), 90, np.uint8)
+    scale = 224 / 256  # 340 * scale = 297.5, rounded to 298: the last crop ends past the frame
+    out = apply_crop(frames, Crop(scale, 0, 298 - 224, (224, 224)))
+    assert out.shape == (2, 224, 224, 3) and (out == 90).all()
