@@ -1,36 +1,43 @@
 """Clips per second from a folder of videos: one process, a torch DataLoader, Ray Data at 1 and 2 actors.
 
-    python run.py bench data [--json] [--videos 32 --repeat 8 --width 340 --height 256]
+    python run.py bench data [--json] [--videos 32 --repeat 16 --rounds 2 --width 340 --height 256]
 
-All four run the same work per clip (``pipelines.decoding.decode_views``: decord decode of
+All loaders run the same work per clip (``pipelines.decoding.decode_views``: decord decode of
 an 8x8 dense clip, random short-side scale, 224 crop, flip), so the ratios measure the
 loaders, not the decoding:
 
-- ``single_process``: a plain loop, the per-core limit;
+- ``single_process``: a plain loop pinned to one CPU, the per-core limit whatever threads the
+  decoder starts (a decord reader decodes in a thread of its own: unpinned, the loop keeps about
+  1.2 cores busy). ``--only ... single_process_unpinned`` adds the same loop unpinned;
 - ``dataloader``: ``torch.utils.data.DataLoader`` with 2 worker processes (what a user
   would pick instead of Ray);
 - ``ray_data_1`` / ``ray_data_2``: ``pipelines.data.build_dataset`` on a pool of 1 / 2
-  decode actors (1 CPU each), iterated from the driver.
+  decode actors (1 CPU each, the training pipeline's videos per call), iterated from the driver.
 
-Throughput is clips per second over whole epochs, start-up included (worker processes for
+Throughput is clips per second over a whole epoch, start-up included (worker processes for
 the DataLoader, the actor pool for Ray Data, rebuilt every epoch), the same rule for every
-loader; the first-batch latency is reported beside it. An epoch is ``--videos`` x
-``--repeat`` clips (256 by default): long enough that a per-epoch start-up of a few seconds
-does not dominate, as in real epochs of thousands of clips. ``ray.init`` is outside the
-timing (once per process). Ray starts its workers at niceness 15 by default, which on a
-machine with any other load hands the nice-0 baselines an advantage that has nothing to do
-with the loaders; the benchmark starts Ray with ``RAY_worker_niceness`` = ``--ray-niceness``
-(default 0, the baselines' niceness) and records it. Without ``--data`` the benchmark writes Kinetics-like H.264
-videos (340x256, 25 fps, 128 frames, 2 s GOPs) to a temporary folder first.
+loader; the first-batch latency and the steady rate after it are reported beside it. An epoch
+is ``--videos`` x ``--repeat`` clips (512 by default), long enough that a per-epoch start-up of
+a second or two is a small share, as in real epochs of thousands of clips. Loaders run in
+turn, ``--rounds`` times, and each reports its median, so a machine whose speed drifts (a
+shared VM) slows all of them alike. Ray is started first (``ray.init`` is outside the timing)
+so that every loader runs beside the same idle Ray processes. Ray starts its workers at
+niceness 15 by default, which on a machine with any other load hands the nice-0 baselines an
+advantage that has nothing to do with the loaders; the benchmark starts Ray with
+``RAY_worker_niceness`` = ``--ray-niceness`` (default 0, the baselines' niceness) and records
+it. Without ``--data`` the benchmark writes Kinetics-like H.264 videos (340x256, 25 fps, 128
+frames, 2 s GOPs) to a temporary folder first.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +47,11 @@ from pipelines.decoding import decode_views
 from pipelines.sampling import ClipSpec
 from pipelines.video_io import write_video
 
-KEYS = ("single_process", "dataloader", "ray_data_1", "ray_data_2")
+KEYS = ("single_process", "dataloader", "ray_data_1", "ray_data_2")  # the issue's JSON keys
+LOADERS = KEYS + ("single_process_unpinned",)
+RATIOS = [("ray_data_2", "single_process"), ("ray_data_2", "dataloader"), ("ray_data_1", "single_process"),
+          ("dataloader", "single_process"), ("single_process_unpinned", "single_process"),
+          ("ray_data_2", "single_process_unpinned"), ("dataloader", "single_process_unpinned")]
 
 
 def kinetics_like_videos(folder: Path, count: int, width: int, height: int, frames: int,
@@ -74,17 +85,35 @@ class _Meter:
     def __init__(self) -> None:
         self.start = time.perf_counter()
         self.first: float | None = None
+        self.first_clips = 0
         self.clips = 0
 
     def batch(self, clips: int) -> None:
         self.clips += clips
         if self.first is None:
-            self.first = time.perf_counter()
+            self.first, self.first_clips = time.perf_counter(), clips
 
     def result(self) -> dict:
         seconds = time.perf_counter() - self.start
+        first = (self.first or self.start) - self.start
+        after = seconds - first
         return {"clips": self.clips, "seconds": round(seconds, 2), "clips_per_s": round(self.clips / seconds, 2),
-                "first_batch_s": round((self.first or self.start) - self.start, 2)}
+                "first_batch_s": round(first, 2),
+                "steady_clips_per_s": round((self.clips - self.first_clips) / after, 2) if after > 0 else None}
+
+
+@contextmanager
+def one_cpu():
+    """Run the body on one CPU (threads started inside inherit it); yields whether it could."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield False
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        yield True
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def bench_single(videos: VideoList, spec: ClipSpec, passes: int) -> dict:
@@ -93,6 +122,12 @@ def bench_single(videos: VideoList, spec: ClipSpec, passes: int) -> dict:
         for record in videos.records:
             meter.batch(len(decode_views(record.path, record.label, spec, "train", epoch)))
     return meter.result()
+
+
+def bench_single_core(videos: VideoList, spec: ClipSpec, passes: int) -> dict:
+    with one_cpu() as pinned:
+        result = bench_single(videos, spec, passes)
+    return {**result, "pinned_to_one_cpu": pinned}
 
 
 class _TorchClips:
@@ -121,10 +156,11 @@ def bench_dataloader(videos: VideoList, spec: ClipSpec, passes: int, batch_size:
     return meter.result()
 
 
-def bench_ray(videos: VideoList, spec: ClipSpec, passes: int, batch_size: int, actors: int) -> dict:
+def bench_ray(videos: VideoList, spec: ClipSpec, passes: int, batch_size: int, actors: int,
+              videos_per_call: int) -> dict:
     from pipelines.data import DecodePool, build_dataset
 
-    pool = DecodePool(num_cpus=1, min_actors=actors, max_actors=actors, batch_size=max(1, batch_size // 2))
+    pool = DecodePool(num_cpus=1, min_actors=actors, max_actors=actors, batch_size=videos_per_call)
     meter = _Meter()
     for epoch in range(passes):
         clips = build_dataset(videos, spec, "train", pool=pool, epoch=epoch, shuffle=False)
@@ -134,12 +170,15 @@ def bench_ray(videos: VideoList, spec: ClipSpec, passes: int, batch_size: int, a
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    from pipelines.data import DecodePool
+
     parser = argparse.ArgumentParser(prog="run.py bench data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="a dataset folder (classes.txt + train.txt); default: generated videos")
     parser.add_argument("--videos", type=int, default=32, help="generated videos (or the first N of --data)")
-    parser.add_argument("--repeat", type=int, default=8, help="times each video is listed in an epoch")
-    parser.add_argument("--passes", type=int, default=1, help="epochs per loader")
+    parser.add_argument("--repeat", type=int, default=16, help="times each video is listed in an epoch")
+    parser.add_argument("--passes", type=int, default=1, help="epochs per loader in one measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="measurements of each loader, taken in turn")
     parser.add_argument("--width", type=int, default=340)
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--video-frames", type=int, default=128)
@@ -147,73 +186,106 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--stride", type=int, default=8)
     parser.add_argument("--crop", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--only", nargs="*", choices=KEYS, default=list(KEYS))
+    parser.add_argument("--videos-per-call", type=int, default=DecodePool().batch_size,
+                        help="videos per decode call (block) in Ray Data (default: the training pipeline's)")
+    parser.add_argument("--only", nargs="*", choices=LOADERS, default=list(KEYS),
+                        help="loaders to run (default: the four of the JSON keys)")
     parser.add_argument("--ray-niceness", type=int, default=0,
                         help="niceness of Ray's worker processes (Ray's own default is 15)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if min(args.videos, args.repeat, args.passes, args.rounds, args.videos_per_call) < 1:
+        parser.error("--videos, --repeat, --passes, --rounds and --videos-per-call must be >= 1")
+    return args
+
+
+def measure(key: str, videos: VideoList, spec: ClipSpec, args: argparse.Namespace) -> dict:
+    """One epoch (x ``--passes``) of the loader ``key``."""
+    if key == "single_process":
+        return bench_single_core(videos, spec, args.passes)
+    if key == "single_process_unpinned":
+        return bench_single(videos, spec, args.passes)
+    if key == "dataloader":
+        return bench_dataloader(videos, spec, args.passes, args.batch_size)
+    return bench_ray(videos, spec, args.passes, args.batch_size, actors=int(key[-1]),
+                     videos_per_call=args.videos_per_call)
+
+
+def summarise(runs: list[dict]) -> dict:
+    """The median round of one loader (by clips/s), with every round's clips/s beside it."""
+    ranked = sorted(runs, key=lambda r: r["clips_per_s"])
+    middle = {**ranked[(len(ranked) - 1) // 2]}
+    middle["clips_per_s"] = round(statistics.median(r["clips_per_s"] for r in runs), 2)
+    middle["rounds"] = [r["clips_per_s"] for r in runs]
+    return middle
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     spec = ClipSpec(frames=args.frames, stride=args.stride, crop=args.crop,
                     train_short=(args.crop, max(args.crop, round(args.crop * 320 / 224))))
-    with tempfile.TemporaryDirectory(prefix="bench_data_") as scratch:
-        if args.data:
-            full = read_dataset_folder(args.data, "train")
-            videos = VideoList(full.records[: args.videos], full.classes, full.source)
-        else:
-            videos = kinetics_like_videos(Path(scratch), args.videos, args.width, args.height, args.video_frames)
-        videos = VideoList(videos.records * args.repeat, videos.classes, videos.source)
-        results: dict = {}
-        load_before = os.getloadavg()
-        if "single_process" in args.only:
-            results["single_process"] = bench_single(videos, spec, args.passes)
-        if "dataloader" in args.only:
-            results["dataloader"] = bench_dataloader(videos, spec, args.passes, args.batch_size)
-        ray_keys = [k for k in ("ray_data_1", "ray_data_2") if k in args.only]
-        if ray_keys:
+    loaders = [key for key in LOADERS if key in args.only]
+    started_ray = False
+    if any(key.startswith("ray_data") for key in loaders):
+        import ray
+
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        started_ray = not ray.is_initialized()
+        if started_ray:
+            os.environ["RAY_worker_niceness"] = str(args.ray_niceness)
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench_data_") as scratch:
+            if args.data:
+                full = read_dataset_folder(args.data, "train")
+                videos = VideoList(full.records[: args.videos], full.classes, full.source)
+            else:
+                videos = kinetics_like_videos(Path(scratch), args.videos, args.width, args.height, args.video_frames)
+            videos = VideoList(videos.records * args.repeat, videos.classes, videos.source)
+            load_before = os.getloadavg()
+            runs: dict[str, list[dict]] = {key: [] for key in loaders}
+            for round_number in range(args.rounds):
+                for key in loaders:
+                    runs[key].append(measure(key, videos, spec, args))
+                    if not args.json:
+                        r = runs[key][-1]
+                        print(f"round {round_number + 1}/{args.rounds}  {key:24s} {r['clips_per_s']:6.1f} clips/s",
+                              flush=True)
+    finally:
+        if started_ray:
             import ray
 
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            started_here = not ray.is_initialized()
-            if started_here:
-                os.environ["RAY_worker_niceness"] = str(args.ray_niceness)
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-            ray.data.DataContext.get_current().enable_progress_bars = False
-            try:
-                for key in ray_keys:
-                    results[key] = bench_ray(videos, spec, args.passes, args.batch_size, actors=int(key[-1]))
-            finally:
-                if started_here:
-                    ray.shutdown()
-    report = {key: results[key]["clips_per_s"] for key in KEYS if key in results}
+            ray.shutdown()
+    results = {key: summarise(r) for key, r in runs.items()}
+    report = {key: results[key]["clips_per_s"] for key in loaders}
     ratios = {}
-    for num, den in [("ray_data_2", "single_process"), ("ray_data_2", "dataloader"),
-                     ("ray_data_1", "single_process"), ("dataloader", "single_process")]:
+    for num, den in RATIOS:
         if num in report and den in report and report[den]:
             ratios[f"{num}/{den}"] = round(report[num] / report[den], 2)
     report.update({
         "ratios": ratios,
         "details": results,
-        "setup": {"clips_per_epoch": len(videos), "passes": args.passes, "clip": f"{args.frames}x{args.stride} dense, "
-                  f"{args.crop} crop", "source": args.data or f"generated {args.width}x{args.height}, "
-                  f"{args.video_frames} frames", "cpus": os.cpu_count(), "ray_worker_niceness": args.ray_niceness,
+        "setup": {"clips_per_epoch": len(videos), "passes": args.passes, "rounds": args.rounds,
+                  "clip": f"{args.frames}x{args.stride} dense, {args.crop} crop",
+                  "videos_per_call": args.videos_per_call,
+                  "source": args.data or f"generated {args.width}x{args.height}, {args.video_frames} frames",
+                  "cpus": os.cpu_count(), "ray_worker_niceness": args.ray_niceness,
                   "loadavg_before": [round(v, 2) for v in load_before],
                   "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
     })
     if args.json:
         print(json.dumps(report))
-    else:
-        for key in KEYS:
-            if key in results:
-                r = results[key]
-                print(f"{key:15s} {r['clips_per_s']:7.1f} clips/s  ({r['clips']} clips in {r['seconds']:.1f} s, "
-                      f"first batch after {r['first_batch_s']:.1f} s)")
-        for name, value in ratios.items():
-            print(f"{name:30s} {value:.2f}x")
-        print(f"machine: {os.cpu_count()} CPUs, load average {report['setup']['loadavg_before'][0]} before, "
-              f"{report['setup']['loadavg_after'][0]} after")
+        return 0
+    print(f"\nmedian of {args.rounds} round(s), {len(videos)} clips per epoch:")
+    for key in loaders:
+        r = results[key]
+        print(f"{key:24s} {r['clips_per_s']:6.1f} clips/s  (first batch after {r['first_batch_s']:.1f} s, "
+              f"then {r['steady_clips_per_s']} clips/s)")
+    for name, value in ratios.items():
+        print(f"{name:40s} {value:.2f}x")
+    print(f"machine: {os.cpu_count()} CPUs, load average {report['setup']['loadavg_before'][0]} before, "
+          f"{report['setup']['loadavg_after'][0]} after")
     return 0
 
 
