@@ -17,17 +17,18 @@ loaders, not the decoding:
 Throughput is clips per second over a whole epoch, start-up included (worker processes for
 the DataLoader, the actor pool for Ray Data, rebuilt every epoch), the same rule for every
 loader; the first-batch latency and the steady rate after it are reported beside it. An epoch
-is ``--videos`` x ``--repeat`` clips (512 by default), long enough that a per-epoch start-up of
-a second or two is a small share, as in real epochs of thousands of clips. Loaders run in
-turn, ``--rounds`` times, and each reports its median, so a machine whose speed drifts (a
-shared VM) slows all of them alike. Ray is started first so that every loader runs beside the
-same idle Ray processes; ``ray.init`` and Ray Data's once-per-job set-up (the helper actors its
-first execution starts) are outside the timing, as ``import torch`` is for the DataLoader. Ray starts its workers at
-niceness 15 by default, which on a machine with any other load hands the nice-0 baselines an
-advantage that has nothing to do with the loaders; the benchmark starts Ray with
-``RAY_worker_niceness`` = ``--ray-niceness`` (default 0, the baselines' niceness) and records
-it. Without ``--data`` the benchmark writes Kinetics-like H.264 videos (340x256, 25 fps, 128
-frames, 2 s GOPs) to a temporary folder first.
+is ``--videos`` x ``--repeat`` clips (512 by default); real epochs hold thousands of clips, so a
+per-epoch start-up weighs less there than here. Loaders run in turn, ``--rounds`` times, and
+each reports its median, so a machine whose speed drifts (a shared VM) slows all of them alike.
+
+Ray is started first so that every loader runs beside the same idle Ray processes; ``ray.init``
+and Ray Data's once-per-job set-up (the helper actors its first execution starts) are outside
+the timing, as ``import torch`` is for the DataLoader. Ray starts its workers at niceness 15 by
+default, which on a machine with any other load hands the nice-0 baselines an advantage that
+has nothing to do with the loaders; the benchmark starts Ray with ``RAY_worker_niceness`` =
+``--ray-niceness`` (default 0, the baselines' niceness) and records it. Without ``--data`` the
+benchmark writes Kinetics-like H.264 videos (340x256, 25 fps, 128 frames, 2 s GOPs) to a
+temporary folder first.
 """
 from __future__ import annotations
 
@@ -213,12 +214,27 @@ def measure(key: str, videos: VideoList, spec: ClipSpec, args: argparse.Namespac
 
 
 def summarise(runs: list[dict]) -> dict:
-    """The median round of one loader (by clips/s), with every round's clips/s beside it."""
+    """One loader's median clips/s, every round's clips/s, and the details of the middle round
+    (the slower of the two middle ones for an even count)."""
     ranked = sorted(runs, key=lambda r: r["clips_per_s"])
     middle = {**ranked[(len(ranked) - 1) // 2]}
     middle["clips_per_s"] = round(statistics.median(r["clips_per_s"] for r in runs), 2)
     middle["rounds"] = [r["clips_per_s"] for r in runs]
     return middle
+
+
+def start_ray(niceness: int) -> bool:
+    """Ray for the Ray Data loaders (unless already running), its once-per-job set-up done; True if started here."""
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    started = not ray.is_initialized()
+    if started:
+        os.environ["RAY_worker_niceness"] = str(niceness)
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    ray.data.range(1).materialize()  # Ray Data's first execution starts its helper actors: once per job
+    return started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,18 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                     train_short=(args.crop, max(args.crop, round(args.crop * 320 / 224))))
     loaders = [key for key in LOADERS if key in args.only]
     started_ray = False
-    if any(key.startswith("ray_data") for key in loaders):
-        import ray
-
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        started_ray = not ray.is_initialized()
-        if started_ray:
-            os.environ["RAY_worker_niceness"] = str(args.ray_niceness)
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        # Once per job, not per epoch: Ray Data's first execution starts its own helper actors.
-        ray.data.range(1).materialize()
     try:
+        if any(key.startswith("ray_data") for key in loaders):
+            started_ray = start_ray(args.ray_niceness)
         with tempfile.TemporaryDirectory(prefix="bench_data_") as scratch:
             if args.data:
                 full = read_dataset_folder(args.data, "train")
