@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from .temporal import NonLocalBlock, make_temporal_module
-from .units import ExtraUnit, SmallBigUnit, video_conv, _norm
+from .layers import norm3d, video_conv
+from .units import ExtraUnit, SmallBigUnit, ViewOptions
 
 EXPANSION = 4
 
@@ -19,17 +20,14 @@ class BlockSpec:
     ``first_kernel`` (3, 1, 1) gives the inflated 3D block; ``big_views`` names a
     big-view pool for each of the three layers (None = small view only), so
     ``("3x3x3", None, None)`` is Fig. 2d and ``("3x3x3", "3x3x3", "Tx3x3")`` the Typical
-    block; ``extra_unit`` adds Fig. 2f's context unit (the Full block).
+    block; ``views`` says how each unit combines its views (Table 6); ``extra_unit`` adds Fig. 2f's context unit (the Full block).
     ``temporal_module`` ("tsm" or "tam") mixes frames at the start of the residual
     branch, before its first conv (the shortcut sees the unmixed input): TSM and TAM blocks.
     """
 
     first_kernel: tuple[int, int, int] = (1, 1, 1)
     big_views: tuple[str | None, str | None, str | None] = (None, None, None)
-    pool_type: str = "max"
-    share_conv: bool = True
-    norm: str = "individual"
-    zero_init_big_view: bool = True
+    views: ViewOptions = ViewOptions()
     extra_unit: str | None = None
     temporal_module: str | None = None
 
@@ -49,12 +47,11 @@ class Bottleneck(nn.Module):
                  non_local: bool = False) -> None:
         super().__init__()
         dim_out = dim_inner * EXPANSION
-        view = dict(pool_type=spec.pool_type, share_conv=spec.share_conv, norm=spec.norm,
-                    zero_init_big_view=spec.zero_init_big_view)
+        view = {"options": spec.views}
         self.extra = None
         if spec.extra_unit is not None:
             self.extra = ExtraUnit(dim_out if spec.extra_unit == "se" else dim_in, spec.extra_unit,
-                                   zero_init=spec.zero_init_big_view)
+                                   zero_init=spec.views.zero_init_big_view)
         self.mixer = make_temporal_module(spec.temporal_module, dim_in)
         self.unit1 = SmallBigUnit(dim_in, dim_inner, kernel=spec.first_kernel, big_view=spec.big_views[0], **view)
         self.unit2 = SmallBigUnit(dim_inner, dim_inner, kernel=(1, 3, 3), stride=(1, stride, stride),
@@ -64,7 +61,7 @@ class Bottleneck(nn.Module):
         self.downsample = None
         if stride != 1 or dim_in != dim_out:
             # torchvision's layout (downsample.0 / downsample.1) so 2D weights load by name.
-            self.downsample = nn.Sequential(video_conv(dim_in, dim_out, stride=(1, stride, stride)), _norm(dim_out))
+            self.downsample = nn.Sequential(video_conv(dim_in, dim_out, stride=(1, stride, stride)), norm3d(dim_out))
         self.non_local = NonLocalBlock(dim_out) if non_local else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

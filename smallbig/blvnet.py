@@ -38,13 +38,13 @@ from torch import nn
 from .blocks import EXPANSION, BlockSpec, Bottleneck
 from .resnet import DEPTHS, WIDTHS, ClipClassifier, Stem
 from .temporal import TemporalAggregation
-from .units import _norm, video_conv
+from .layers import norm3d, video_conv
 
 TAM_BLOCK = BlockSpec(temporal_module="tam")
 
 
 def _conv_norm(dim_in: int, dim_out: int, kernel=(1, 1, 1), stride=(1, 1, 1), relu: bool = False) -> nn.Sequential:
-    layers = [video_conv(dim_in, dim_out, kernel, stride), _norm(dim_out)]
+    layers = [video_conv(dim_in, dim_out, kernel, stride), norm3d(dim_out)]
     return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
 
 

@@ -8,7 +8,7 @@ from .blocks import BlockSpec
 from .pools import POOL_TYPES, PoolSize
 from .resnet import DEPTHS, STAGES, StageSpec, resnet_stages
 from .temporal import TEMPORAL_MODULES
-from .units import EXTRA_UNIT_FORMS, NORM_MODES
+from .units import EXTRA_UNIT_FORMS, NORM_MODES, ViewOptions
 
 ALL_SMALLBIG_STAGES = ("res3", "res4", "res5")  # the official code keeps res2 a 2D stage
 
@@ -110,16 +110,17 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
+    def view_options(self) -> ViewOptions:
+        """The Table 6 options, flat here for YAML, as the units take them."""
+        return ViewOptions(self.pool_type, self.share_conv, self.norm, self.zero_init_big_view)
+
     def block_for(self, stage: str) -> BlockSpec:
         smallbig = stage in self.smallbig_stages
         extra_stages = self.smallbig_stages if self.extra_unit_stages is None else self.extra_unit_stages
         return BlockSpec(
             first_kernel=(self.temporal_kernel, 1, 1) if stage in self.temporal_stages else (1, 1, 1),
             big_views=self.big_views if smallbig else (None, None, None),
-            pool_type=self.pool_type,
-            share_conv=self.share_conv,
-            norm=self.norm,
-            zero_init_big_view=self.zero_init_big_view,
+            views=self.view_options(),
             extra_unit=self.extra_unit if stage in extra_stages else None,
             temporal_module=self.temporal_module if stage in self.temporal_module_stages else None,
         )

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .blocks import EXPANSION, PLAIN_2D, BlockSpec, Bottleneck
-from .units import _norm, video_conv
+from .layers import norm3d, video_conv
 
 STAGES = ("res2", "res3", "res4", "res5")
 WIDTHS = (64, 128, 256, 512)
@@ -55,7 +55,7 @@ class Stem(nn.Module):
     def __init__(self, dim_out: int = 64, *, max_pool: bool = True) -> None:
         super().__init__()
         self.conv = video_conv(3, dim_out, (1, 7, 7), (1, 2, 2))
-        self.norm = _norm(dim_out)
+        self.norm = norm3d(dim_out)
         self.relu = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)) if max_pool else nn.Identity()
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .resnet import ClipClassifier
-from .units import _norm, video_conv
+from .layers import norm3d, video_conv
 
 # Inception blocks (branch widths): 1x1 | 1x1 reduce -> 3x3 | 1x1 reduce -> 3x3 | pool -> 1x1.
 INCEPTION = (
@@ -62,7 +62,7 @@ def _gate(channels: int, gating: bool) -> nn.Module:
 
 
 def conv_norm_relu(dim_in: int, dim_out: int, kernel=(1, 1, 1), stride=(1, 1, 1)) -> nn.Sequential:
-    return nn.Sequential(video_conv(dim_in, dim_out, kernel, stride), _norm(dim_out), nn.ReLU(inplace=True))
+    return nn.Sequential(video_conv(dim_in, dim_out, kernel, stride), norm3d(dim_out), nn.ReLU(inplace=True))
 
 
 class SepConv3d(nn.Sequential):

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .units import _norm, video_conv
+from .layers import norm3d, video_conv
 
 TEMPORAL_MODULES = ("tsm", "tam")
 
@@ -110,7 +110,7 @@ class NonLocalBlock(nn.Module):
         self.g = nn.Conv3d(channels, inner, 1)
         self.subsample = subsample
         self.out = video_conv(inner, channels)
-        self.norm = _norm(channels, zero=zero_init)
+        self.norm = norm3d(channels, zero=zero_init)
         self.scale = inner ** -0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

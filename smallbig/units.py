@@ -1,33 +1,37 @@
 """The SmallBig unit (paper Eq. 2) and the Full block's extra unit (Fig. 2f, Table 9)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from .layers import norm3d, video_conv
 from .pools import PoolSize, make_big_view_pool
 
 NORM_MODES = ("individual", "single")
 EXTRA_UNIT_FORMS = ("official", "paper", "se")
 
 
-def _triple(value: int | tuple[int, int, int]) -> tuple[int, int, int]:
-    return (value,) * 3 if isinstance(value, int) else tuple(value)
+@dataclass(frozen=True)
+class ViewOptions:
+    """How a unit combines its two views (the Table 6 design choices), shared by every unit of a block.
 
+    - ``pool_type``: "max" (the paper) or "avg" for the big view;
+    - ``share_conv``: one W for both views (Eq. 2) or a second conv for the big view;
+    - ``norm``: "individual" (a BN per view, Eq. 2) or "single" (``BN(W * (x + pool(x)))``);
+    - ``zero_init_big_view``: big-view BN starts at gamma = beta = 0, so the unit starts as
+      the 2D layer its weights came from.
+    """
 
-def video_conv(dim_in: int, dim_out: int, kernel=(1, 1, 1), stride=(1, 1, 1)) -> nn.Conv3d:
-    """A bias-free 3D conv with "same" padding, initialised as torchvision's ResNets."""
-    kernel = _triple(kernel)
-    conv = nn.Conv3d(dim_in, dim_out, kernel, _triple(stride), tuple(k // 2 for k in kernel), bias=False)
-    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-    return conv
+    pool_type: str = "max"
+    share_conv: bool = True
+    norm: str = "individual"
+    zero_init_big_view: bool = True
 
-
-def _norm(channels: int, zero: bool = False) -> nn.BatchNorm3d:
-    norm = nn.BatchNorm3d(channels)
-    if zero:
-        nn.init.zeros_(norm.weight)
-        nn.init.zeros_(norm.bias)
-    return norm
+    def __post_init__(self) -> None:
+        if self.norm not in NORM_MODES:
+            raise ValueError(f"norm {self.norm!r}: expected one of {NORM_MODES}")
 
 
 class SmallBigUnit(nn.Module):
@@ -35,9 +39,8 @@ class SmallBigUnit(nn.Module):
 
     Without a ``big_view`` it is the plain conv + BN of a ResNet layer. The big-view norm
     starts at zero (gamma = beta = 0), so a fresh unit computes exactly the 2D layer its
-    weights came from and learns how much context to add. Options reproduce Table 6:
-    ``pool_type`` max/avg, ``share_conv`` (W shared or a second conv for the big view) and
-    ``norm`` "individual" (a BN per view, Eq. 2) or "single" (``BN(W * (x + pool(x)))``).
+    weights came from and learns how much context to add. ``options`` (:class:`ViewOptions`)
+    reproduce the Table 6 variants: max/avg pool, shared or separate conv, a BN per view or one.
     The ReLU after the sum belongs to the caller, as in the paper.
     """
 
@@ -49,23 +52,18 @@ class SmallBigUnit(nn.Module):
         kernel: tuple[int, int, int] = (1, 1, 1),
         stride: tuple[int, int, int] = (1, 1, 1),
         big_view: str | PoolSize | None = None,
-        pool_type: str = "max",
-        share_conv: bool = True,
-        norm: str = "individual",
-        zero_init_big_view: bool = True,
+        options: ViewOptions = ViewOptions(),
     ) -> None:
         super().__init__()
-        if norm not in NORM_MODES:
-            raise ValueError(f"norm {norm!r}: expected one of {NORM_MODES}")
         self.conv = video_conv(dim_in, dim_out, kernel, stride)
-        self.norm = _norm(dim_out)
+        self.norm = norm3d(dim_out)
         self.pool = self.big_conv = self.big_norm = None
         if big_view is not None:
-            self.pool = make_big_view_pool(big_view, pool_type)
-            if not share_conv:
+            self.pool = make_big_view_pool(big_view, options.pool_type)
+            if not options.share_conv:
                 self.big_conv = video_conv(dim_in, dim_out, kernel, stride)
-            if norm == "individual":
-                self.big_norm = _norm(dim_out, zero=zero_init_big_view)
+            if options.norm == "individual":
+                self.big_norm = norm3d(dim_out, zero=options.zero_init_big_view)
 
     @property
     def has_big_view(self) -> bool:
@@ -124,7 +122,7 @@ class ExtraUnit(nn.Module):
         hidden = channels // reduction
         self.reduce = video_conv(channels, hidden)
         self.expand = video_conv(hidden, channels)
-        self.norm = _norm(channels, zero=zero_init) if form == "official" else None
+        self.norm = norm3d(channels, zero=zero_init) if form == "official" else None
 
     @property
     def on_residual(self) -> bool:

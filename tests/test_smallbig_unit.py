@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from smallbig import PoolSize, SmallBigUnit, build_model, make_big_view_pool
+from smallbig import PoolSize, SmallBigUnit, ViewOptions, build_model, make_big_view_pool
 from torchvision_resnet import randomize_norms
 
 
@@ -66,7 +66,7 @@ def test_shared_conv_is_one_weight_applied_to_both_views(big_view, kernel, strid
 
 def test_separate_convs_double_the_unit_parameters():
     shared = SmallBigUnit(8, 6, big_view="3x3x3")
-    separate = SmallBigUnit(8, 6, big_view="3x3x3", share_conv=False)
+    separate = SmallBigUnit(8, 6, big_view="3x3x3", options=ViewOptions(share_conv=False))
     assert separate.big_conv.weight.numel() == shared.conv.weight.numel()
     conv_params = lambda u: sum(p.numel() for n, p in u.named_parameters() if "conv" in n)
     assert conv_params(separate) == 2 * conv_params(shared)
@@ -83,7 +83,7 @@ def test_sharing_halves_the_conv_parameters_of_the_smallbig_layers():
 
 @pytest.mark.parametrize("big_view", ["3x3x3", "Tx3x3"])
 def test_single_bn_equals_one_conv_applied_to_the_summed_views(big_view):
-    unit = _unit(big_view=big_view, norm="single")
+    unit = _unit(big_view=big_view, options=ViewOptions(norm="single"))
     x = torch.randn(2, 8, 4, 6, 6)
     two_convs = unit.norm(unit.conv(x) + unit.conv(unit.pool(x)))
     one_conv = unit.norm(unit.conv(x + unit.pool(x)))
@@ -93,5 +93,5 @@ def test_single_bn_equals_one_conv_applied_to_the_summed_views(big_view):
 
 
 def test_big_view_norm_can_start_nonzero():
-    unit = SmallBigUnit(8, 6, big_view="3x3x3", zero_init_big_view=False)
+    unit = SmallBigUnit(8, 6, big_view="3x3x3", options=ViewOptions(zero_init_big_view=False))
     assert torch.equal(unit.big_norm.weight, torch.ones(6))
