@@ -17,25 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
-
-import yaml
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    """``key=value`` pairs; values are read as YAML (``3``, ``true``, ``[3x3x3, null, null]``)."""
-    options = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {pair!r}: expected key=value")
-        options[key.strip()] = yaml.safe_load(value)
-    return options
 
 
 def cmd_flops(args: argparse.Namespace) -> int:
     import smallbig
+    from pipelines.config import parse_overrides
 
     if args.table:
         return _flops_table(args)
@@ -60,6 +49,7 @@ def cmd_flops(args: argparse.Namespace) -> int:
 def _flops_table(args: argparse.Namespace) -> int:
     """One paper table: our parameter and GMAC counts beside the figures the paper reports."""
     import smallbig
+    from pipelines.config import parse_overrides
 
     table = smallbig.PAPER_TABLES[args.table]
     rows = []
@@ -85,41 +75,16 @@ def _flops_table(args: argparse.Namespace) -> int:
 
 
 def experiment_from_args(args: argparse.Namespace):
-    """Preset (+ YAML file) + command-line flags + ``--set`` overrides, in that order.
+    """The preset, then ``--config``, the flags and ``--set`` overrides (``pipelines.config``)."""
+    from pipelines.config import experiment_from_args as build
+    from pipelines.presets import preset
 
-    ``--set key=value`` without a dot sets a model option (``pool_type=avg``); with a dot
-    it sets any experiment field (``optim.lr=0.1``, ``data.clip.frames=16``).
-    """
-    from pipelines.experiment import ExperimentConfig, load_yaml, preset
-
-    config = preset(args.preset)
-    if getattr(args, "config", None):
-        config = config.with_overrides(_dotted(load_yaml(args.config)), source=args.config)
-    flags = {
-        "model.name": getattr(args, "model", None), "data.path": getattr(args, "data", None),
-        "run.workers": getattr(args, "workers", None), "run.gpus_per_worker": getattr(args, "gpus_per_worker", None),
-        "run.name": getattr(args, "name", None), "optim.epochs": getattr(args, "epochs", None),
-        "model.init_2d": getattr(args, "init_2d", None), "run.storage": getattr(args, "storage", None),
-    }
-    overrides = {k: v for k, v in flags.items() if v is not None}
-    for key, value in parse_overrides(getattr(args, "set", None)).items():
-        overrides[key if "." in key else f"model.options.{key}"] = value
-    return config.with_overrides(overrides)
-
-
-def _dotted(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and key != "options":
-            flat.update(_dotted(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+    return build(args, preset(args.preset))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipelines.runtime import start_ray
-    from pipelines.train import fit
+    from pipelines.cluster import start_ray
+    from pipelines.training.driver import fit
 
     config = experiment_from_args(args)
     start_ray(args.address)
@@ -131,17 +96,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_ablation(args: argparse.Namespace) -> int:
-    from pipelines.grids import builtin_grids, describe, load_grid
+    from pipelines.sweeps.grids import builtin_grids, describe, load_grid
 
     if args.list:
         print(describe(builtin_grids()))
         return 0
-    from pipelines.ablation import run_sweep
-    from pipelines.runtime import start_ray
+    from pipelines.cluster import start_ray
+    from pipelines.sweeps.sweep import run_sweep
 
     grid = load_grid(args.grid)
-    if args.workers_per_trial is not None:
-        args.workers = args.workers_per_trial
     config = experiment_from_args(args)
     name = args.name or f"{grid.name}-{config.preset}"
     start_ray(args.address)
@@ -158,21 +121,23 @@ def cmd_ablation(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pipelines.evaluate import evaluate_checkpoint, write_report
-    from pipelines.runtime import start_ray
+    from pipelines.cluster import start_ray
+    from pipelines.training.checkpoints import find_checkpoint
+    from pipelines.training.testing import evaluate_checkpoint, write_report
 
+    checkpoint = find_checkpoint(args.checkpoint)
     start_ray(args.address)
-    report = evaluate_checkpoint(args.checkpoint, args.data, args.split, clips=args.clips, crops=args.crops,
+    report = evaluate_checkpoint(checkpoint, args.data, args.split, clips=args.clips, crops=args.crops,
                                  batch_size=args.batch_size)
     print(report.table())
-    out = args.out or str(Path(args.checkpoint) / f"eval-{args.split}")
+    out = args.out or str(Path(checkpoint) / f"eval-{args.split}")
     for path in write_report(report, out):
         print(f"wrote {path}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pipelines.evaluate import predict_files
+    from pipelines.training.testing import predict_files
 
     failed = 0
     for result in predict_files(args.checkpoint, args.videos, top=args.top):
@@ -206,7 +171,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from pipelines.synthetic import write_synthetic
+    from pipelines.data.synthetic import write_synthetic
 
     summary = write_synthetic(args.out, videos_per_class=args.videos_per_class, size=args.size,
                               frames=args.frames, seed=args.seed)
@@ -226,11 +191,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.rest + (["--json"] if args.json else []))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="run.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def add_flops(commands) -> None:
     flops = commands.add_parser("flops", help="parameters and GMACs of a model")
     which = flops.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="a registered model (see `run.py models`)")
@@ -242,24 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     flops.add_argument("--classes", type=int, default=400)
     flops.add_argument("--json", action="store_true", help="print one JSON object")
     flops.set_defaults(func=cmd_flops)
-
     models = commands.add_parser("models", help="list registered models")
     models.add_argument("pattern", nargs="?", default="*")
     models.set_defaults(func=cmd_models)
 
+
+def add_train(commands) -> None:
+    from pipelines.config import add_experiment_flags
+    from pipelines.presets import PRESETS
+
     train = commands.add_parser("train", help="train a model on Ray Train, tracked in MLflow")
-    train.add_argument("--model", help="a registered model (default: the preset's)")
-    train.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "kinetics", "ssv2"])
-    train.add_argument("--config", help="a YAML file of experiment fields, applied over the preset")
-    train.add_argument("--data", help="a dataset folder, or 'synthetic' (the built-in benchmark)")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="a model option (pool_type=avg) or any experiment field (optim.lr=0.1)")
-    train.add_argument("--workers", type=int)
-    train.add_argument("--gpus-per-worker", type=float)
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--name", help="run name; the same name resumes from the last checkpoint")
-    train.add_argument("--init-2d", help="a 2D ResNet state dict (torchvision names) to inflate")
-    train.add_argument("--storage", help="folder or URI for checkpoints and the MLflow store (default: runs)")
+    add_experiment_flags(train, sorted(PRESETS))
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     train.add_argument("--no-test", action="store_true", help="skip the multi-view test at the end")
     train.set_defaults(func=cmd_train)
@@ -271,23 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     ablation.add_argument("--grid", default="receptive_field",
                           help="a built-in grid (see --list) or a YAML grid file (default: receptive_field)")
     ablation.add_argument("--list", action="store_true", help="print every built-in grid with its rows")
-    ablation.add_argument("--preset", default="laptop", choices=["smoke", "laptop", "kinetics", "ssv2"])
-    ablation.add_argument("--config", help="a YAML file of experiment fields, applied over the preset")
-    ablation.add_argument("--data", help="a dataset folder, or 'synthetic' (the built-in benchmark)")
-    ablation.add_argument("--set", action="append", metavar="KEY=VALUE",
-                          help="applied to every row: a model option (pool_type=avg) or any field (optim.lr=0.1)")
-    ablation.add_argument("--name", help="sweep name (default GRID-PRESET); the same name resumes")
-    ablation.add_argument("--epochs", type=int)
+    add_experiment_flags(ablation, sorted(PRESETS), skip=("--model", "--init-2d"))
     ablation.add_argument("--seeds", type=int, default=1, help="repeat every row with this many seeds")
-    ablation.add_argument("--workers-per-trial", type=int, help="Ray Train workers per trial")
-    ablation.add_argument("--gpus-per-worker", type=float)
     ablation.add_argument("--max-concurrent", type=int, help="trials at a time (default: what the cluster holds)")
-    ablation.add_argument("--storage", help="folder or URI for checkpoints, results and the MLflow store")
     ablation.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    ablation.set_defaults(func=cmd_ablation, workers=None, model=None, init_2d=None)
+    ablation.set_defaults(func=cmd_ablation)
 
+
+def add_checkpoint_commands(commands) -> None:
     evaluate = commands.add_parser("eval", help="multi-view test of a checkpoint")
-    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--checkpoint", required=True, help="a checkpoint folder, or a run folder (its latest)")
     evaluate.add_argument("--data", required=True, help="the dataset folder")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--clips", type=int, help="clips per video (default: the training recipe's)")
@@ -298,14 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_eval)
 
     predict = commands.add_parser("predict", help="top-5 classes for video files")
-    predict.add_argument("--checkpoint", required=True)
+    predict.add_argument("--checkpoint", required=True, help="a checkpoint folder, or a run folder (its latest)")
     predict.add_argument("--top", type=int, default=5)
     predict.add_argument("videos", nargs="+")
     predict.set_defaults(func=cmd_predict)
 
+
+def add_tools(commands) -> None:
     ui = commands.add_parser("ui", help="start the MLflow UI for the local store")
     ui.add_argument("--storage", default="runs")
-    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=cmd_ui)
 
@@ -324,11 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
     bench.set_defaults(func=cmd_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (add_flops, add_train, add_checkpoint_commands, add_tools):
+        add(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return args.func(args)
     except (ValueError, KeyError) as error:

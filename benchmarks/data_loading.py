@@ -2,7 +2,7 @@
 
     python run.py bench data [--json] [--videos 32 --repeat 16 --rounds 2 --width 340 --height 256]
 
-All loaders run the same work per clip (``pipelines.decoding.decode_views``: decord decode of
+All loaders run the same work per clip (``pipelines.data.decoding.decode_views``: decord decode of
 an 8x8 dense clip, random short-side scale, 224 crop, flip), so the ratios measure the
 loaders, not the decoding:
 
@@ -11,7 +11,7 @@ loaders, not the decoding:
   1.2 cores busy). ``--only ... single_process_unpinned`` adds the same loop unpinned;
 - ``dataloader``: ``torch.utils.data.DataLoader`` with 2 worker processes (what a user
   would pick instead of Ray);
-- ``ray_data_1`` / ``ray_data_2``: ``pipelines.data.build_dataset`` on a pool of 1 / 2
+- ``ray_data_1`` / ``ray_data_2``: ``pipelines.data.dataset.build_dataset`` on a pool of 1 / 2
   decode actors (1 CPU each, the training pipeline's videos per call), iterated from the driver.
 
 Throughput is clips per second over a whole epoch, start-up included (worker processes for
@@ -44,10 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.annotations import VideoList, VideoRecord, read_dataset_folder
-from pipelines.decoding import decode_views
-from pipelines.sampling import ClipSpec
-from pipelines.video_io import write_video
+from pipelines.data.annotations import VideoList, VideoRecord, read_dataset_folder
+from pipelines.data.decoding import decode_views
+from pipelines.data.sampling import ClipSpec
+from pipelines.data.video_io import write_video
 
 KEYS = ("single_process", "dataloader", "ray_data_1", "ray_data_2")  # the JSON keys
 LOADERS = KEYS + ("single_process_unpinned",)
@@ -160,7 +160,7 @@ def bench_dataloader(videos: VideoList, spec: ClipSpec, passes: int, batch_size:
 
 def bench_ray(videos: VideoList, spec: ClipSpec, passes: int, batch_size: int, actors: int,
               videos_per_call: int) -> dict:
-    from pipelines.data import DecodePool, build_dataset
+    from pipelines.data.dataset import DecodePool, build_dataset
 
     pool = DecodePool(num_cpus=1, min_actors=actors, max_actors=actors, batch_size=videos_per_call)
     meter = _Meter()
@@ -172,7 +172,7 @@ def bench_ray(videos: VideoList, spec: ClipSpec, passes: int, batch_size: int, a
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    from pipelines.data import DecodePool
+    from pipelines.data.dataset import DecodePool
 
     parser = argparse.ArgumentParser(prog="run.py bench data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

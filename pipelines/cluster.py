@@ -1,21 +1,41 @@
-"""Connecting to Ray: a local instance on a laptop, or the cluster named by --address / RAY_ADDRESS."""
+"""Ray's side of a run: joining or starting Ray, and sizing work to the CPUs and GPUs it has.
+
+On one machine the training workers and the decode actors share the CPUs, and a decode pool
+that cannot start makes the run hang without an error, so every size here is derived from
+what the cluster has (``ray.cluster_resources()``), never hard-coded: CPUs per training
+worker and the decode pool (:func:`worker_resources`), and trials side by side in a sweep
+(:func:`plan_concurrency`). On a cluster whose CPU nodes carry :data:`DECODE_LABEL`
+(``cluster/*.yaml``), decode actors are pinned there and training workers kept off them.
+"""
 from __future__ import annotations
 
 import json
+import math
 import os
 
+from .config import ExperimentConfig
+from .data.dataset import DecodePool
 
-def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
+# Node label of the CPU nodes meant for decoding (set on the CPU worker types in cluster/).
+DECODE_LABEL = {"smallbig/role": "decode"}
+# Where training workers go when the cluster has decode nodes: anywhere else.
+TRAIN_LABEL_SELECTOR = {"smallbig/role": "!decode"}
+
+
+def start_ray(address: str | None = None, *, num_cpus: int | None = None):
     """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start Ray on this machine.
 
-    Variables the workers need (the MLflow store) travel in the job's runtime environment.
-    Inside a submitted job (``ray job submit --runtime-env ...``) the job's own variables
-    already reach every worker, and Ray refuses to set one twice: those are not passed again.
+    A Ray started here serves its dashboard on 127.0.0.1 only (to open it to a network, start
+    Ray yourself, ``ray start --head --dashboard-host ...``, and pass ``--address``). Variables
+    the workers need (the MLflow store) travel in the job's runtime environment. Inside a
+    submitted job (``ray job submit --runtime-env ...``) the job's own variables already reach
+    every worker, and Ray refuses to set one twice: those are not passed again.
+    Returns Ray's context (its ``dashboard_url`` among others), or None when Ray was already up.
     """
     import ray
 
     if ray.is_initialized():
-        return
+        return None
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
     # Train V2 copies a worker's print() into its logger; under Tune both reach the console.
@@ -25,12 +45,110 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> Non
     env = {k: os.environ[k] for k in passed if k in os.environ and k not in job_env}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=True)
-    else:
-        ray.init(num_cpus=num_cpus, runtime_env={"env_vars": env})
+        return ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=True)
+    return ray.init(num_cpus=num_cpus, runtime_env={"env_vars": env}, dashboard_host="127.0.0.1")
 
 
 def job_env_vars() -> dict[str, str]:
     """The environment variables of the submitted job this process is the driver of ({} otherwise)."""
     config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
     return dict((config.get("runtime_env") or {}).get("env_vars") or {})
+
+
+def decode_node_cpus() -> float:
+    """CPUs of the live nodes labelled :data:`DECODE_LABEL`; 0 on one machine or without Ray."""
+    import ray
+
+    if not ray.is_initialized():
+        return 0.0
+    (key, value), = DECODE_LABEL.items()
+    return float(sum(node["Resources"].get("CPU", 0) for node in ray.nodes()
+                     if node.get("Alive") and node.get("Labels", {}).get(key) == value))
+
+
+def fit_decode_pool(train_workers: int = 0, cpus_per_worker: float = 1.0, cluster_cpus: float | None = None,
+                    batch_size: int = 8, decode_cpus: float | None = None) -> DecodePool:
+    """A decode pool that fits in the CPUs the training workers leave free.
+
+    Whole-CPU actors when at least one CPU is free (up to one per free CPU); otherwise two
+    actors sharing what is left. ``cluster_cpus`` defaults to ``ray.cluster_resources()``.
+    Raises when nothing is left: the run would hang waiting for the pool.
+
+    On a cluster with nodes labelled for decoding (``decode_cpus``, default: asked of Ray),
+    the actors are pinned there, one CPU each, up to one per CPU of those nodes; the
+    training workers then run elsewhere (:data:`TRAIN_LABEL_SELECTOR`), so they do not count.
+    """
+    if decode_cpus is None:
+        decode_cpus = decode_node_cpus()
+    if decode_cpus >= 1:
+        return DecodePool(1.0, 1, int(math.floor(decode_cpus + 1e-9)), batch_size, dict(DECODE_LABEL))
+    if cluster_cpus is None:
+        import ray
+
+        cluster_cpus = float(ray.cluster_resources().get("CPU", 0))
+    free = cluster_cpus - train_workers * cpus_per_worker
+    if free >= 1:
+        return DecodePool(1.0, 1, int(math.floor(free + 1e-9)), batch_size)
+    if free > 0:
+        return DecodePool(round(free / 2, 3), 1, 2, batch_size)
+    raise ValueError(f"no CPU left for decoding: {cluster_cpus:g} CPUs, {train_workers} training "
+                     f"workers x {cpus_per_worker:g}; give the workers fewer CPUs")
+
+
+def worker_resources(config: ExperimentConfig, cluster_cpus: float, *, total_cpus: float | None = None,
+                     decode_cpus: float | None = None) -> tuple[float, "DecodePool"]:
+    """CPUs per training worker and a decode pool that fit together.
+
+    On GPUs a worker needs little CPU; on CPUs half the machine trains and half decodes,
+    so the decode actors always find room (a pool that cannot start hangs the run). On a
+    cluster with decode nodes (``DECODE_LABEL``) the decoders have those to themselves and
+    training gets the CPUs of the other nodes; a run given a share of the cluster
+    (``cluster_cpus`` of ``total_cpus``, a sweep's trials side by side) gets the same share
+    of each kind, and at least one decode CPU.
+    """
+    workers = config.run.workers
+    if decode_cpus is None:
+        decode_cpus = decode_node_cpus()
+    if decode_cpus >= 1:
+        if total_cpus is None:
+            import ray
+
+            total_cpus = float(ray.cluster_resources().get("CPU", cluster_cpus))
+        share = min(1.0, cluster_cpus / total_cpus) if total_cpus > 0 else 1.0
+        train_cpus = (total_cpus - decode_cpus) * share
+        decode_cpus = max(1.0, decode_cpus * share)
+    else:
+        train_cpus = cluster_cpus / 2
+    if config.run.cpus_per_worker is not None:
+        cpus = config.run.cpus_per_worker
+    elif config.run.gpus_per_worker > 0:
+        cpus = 1.0
+    else:
+        cpus = max(0.25, min(1.0, train_cpus / workers))
+    return cpus, fit_decode_pool(workers, cpus, cluster_cpus, decode_cpus=decode_cpus)
+
+
+def plan_concurrency(base: ExperimentConfig, trials: int, max_concurrent: int | None,
+                     resources: dict[str, float] | None = None) -> tuple[int, float | None]:
+    """How many trials run side by side, and the CPU share each sizes itself to.
+
+    On GPUs: as many as the cluster's GPUs hold (every trial, when an autoscaling cluster
+    has none yet: their requests are what makes it add GPU nodes). On CPUs: each training
+    worker needs a CPU to train and one to decode, so 2 CPUs hold one single-worker trial.
+    """
+    if resources is None:
+        import ray
+
+        resources = ray.cluster_resources()
+    cpus, gpus = float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+    workers = base.run.workers
+    if max_concurrent:
+        concurrent = max_concurrent
+    elif base.run.gpus_per_worker > 0:
+        per_trial = workers * base.run.gpus_per_worker
+        concurrent = int(gpus // per_trial) if gpus >= per_trial else trials
+    else:
+        concurrent = int(cpus // (2 * workers))
+    concurrent = max(1, min(concurrent, trials))
+    share = None if base.run.gpus_per_worker > 0 else cpus / concurrent
+    return concurrent, share

@@ -1,18 +1,20 @@
-"""An experiment's configuration: nested dataclasses, named presets, YAML and ``a.b=value`` overrides.
+"""An experiment's configuration: nested dataclasses, YAML files, ``a.b=value`` overrides, CLI flags.
 
-Built once in ``run.py`` and passed down as a plain dict (it crosses Ray process
-boundaries); only ``smallbig.build_model`` reads the model section.
+Built once (``run.py``, from a preset in ``pipelines.presets``) and passed down as a plain
+dict, since it crosses Ray process boundaries; only ``smallbig.build_model`` reads the model
+section. Unknown keys are errors that list the valid ones, wherever they come from.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .sampling import ClipSpec, clip_spec
+from .data.sampling import ClipSpec
+from .data.synthetic import SyntheticSpec
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 
@@ -23,16 +25,7 @@ class ModelSection:
     options: dict = field(default_factory=dict)  # overrides of smallbig.ModelConfig
     channels_last: bool = True
     init_2d: str | None = None  # a 2D ResNet state dict (torchvision key names) to inflate
-
-
-@dataclass
-class SyntheticSection:
-    """The built-in temporal benchmark, generated on first use when ``data.path`` is "synthetic"."""
-
-    videos_per_class: int = 30
-    size: int = 64
-    frames: int = 32
-    seed: int = 0
+    compile: bool = False  # torch.compile the model in each worker (off until measured to help)
 
 
 @dataclass
@@ -41,7 +34,7 @@ class DataSection:
     clip: ClipSpec = field(default_factory=ClipSpec)
     batch_size: int = 8  # per training worker
     max_bad_fraction: float = 0.05
-    synthetic: SyntheticSection = field(default_factory=SyntheticSection)
+    synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)  # the built-in benchmark's size
 
 
 @dataclass
@@ -55,7 +48,7 @@ class OptimSection:
     epochs: int = 110
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
-    amp: str = "auto"  # auto = bf16 on a GPU that has it, else fp16 with a GradScaler; none on CPU
+    amp: str = "auto"  # auto: bf16 on a GPU that has it, else fp16 with a GradScaler; full precision on CPU
 
     def scaled_lr(self, global_batch: int) -> float:
         """The linear scaling rule: lr grows with the global batch."""
@@ -103,6 +96,12 @@ class ExperimentConfig:
         return ExperimentConfig.from_dict(data, source)
 
 
+def qualify(key: str) -> str:
+    """The rule for short override keys: one without a dot is a model option (``pool_type`` ->
+    ``model.options.pool_type``); one with a dot names any experiment field (``optim.lr``)."""
+    return key if "." in key else f"model.options.{key}"
+
+
 def _to_plain(value):
     if dataclasses.is_dataclass(value):
         return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -114,6 +113,7 @@ def _to_plain(value):
 
 
 def _from_plain(cls, data: dict, source: str, path: str = ""):
+    """``cls`` from nested dicts; a field whose type is a dataclass is built from its dict in turn."""
     if not isinstance(data, dict):
         raise ValueError(f"{source}: {path or 'top level'} must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -122,12 +122,11 @@ def _from_plain(cls, data: dict, source: str, path: str = ""):
         where = f"{path}." if path else ""
         raise ValueError(f"{source}: unknown key(s) {[where + k for k in unknown]}; "
                          f"valid keys{' in ' + path if path else ''}: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        nested = {"model": ModelSection, "data": DataSection, "optim": OptimSection, "run": RunSection,
-                  "synthetic": SyntheticSection, "clip": ClipSpec}.get(name)
-        if nested is not None and isinstance(value, dict):
-            value = _from_plain(nested, value, source, f"{path}.{name}" if path else name)
+        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
+            value = _from_plain(hints[name], value, source, f"{path}.{name}" if path else name)
         kwargs[name] = value
     try:
         return cls(**kwargs)
@@ -136,68 +135,100 @@ def _from_plain(cls, data: dict, source: str, path: str = ""):
 
 
 def load_yaml(path: str | Path) -> dict:
-    with open(path) as handle:
-        data = yaml.safe_load(handle) or {}
+    """A YAML file of experiment fields (nested like the dataclasses), as flat dotted keys."""
+    import yaml
+
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
-    return data
+    return _dotted(data)
 
 
-# ------------------------------------------------------------------------------- presets
-
-def _smoke() -> ExperimentConfig:
-    """Seconds: a tiny R23 on tiny clips, for tests and for checking a setup end to end."""
-    return ExperimentConfig(
-        preset="smoke",
-        model=ModelSection(name="smallbig_r23_full", channels_last=False),
-        data=DataSection(clip=ClipSpec(frames=4, stride=2, crop=32, train_short=(36, 40), eval_short=36,
-                                       test_short=36, test_clips=2, test_crops=1),
-                         batch_size=4, synthetic=SyntheticSection(videos_per_class=4, size=64, frames=16)),
-        optim=OptimSection(lr=0.02, base_batch=8, epochs=2, warmup_epochs=0.5),
-    )
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "options":
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
-def _laptop() -> ExperimentConfig:
-    """Minutes on 2 CPU cores: a small R23 (base width 16) at 48x48 on the built-in temporal benchmark.
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as YAML (``3``, ``true``, ``[3x3x3, null, null]``)."""
+    import yaml
 
-    Sized so that a six-row grid (Table 4) trains and tests within 30 minutes on 2 cores.
-    """
-    return ExperimentConfig(
-        preset="laptop",
-        model=ModelSection(name="smallbig_r23_full", options={"base_width": 16}),
-        data=DataSection(clip=clip_spec("synthetic", stride=2, crop=48, train_short=(52, 60), eval_short=52,
-                                        test_short=52, flip=False), batch_size=8),
-        optim=OptimSection(lr=0.02, base_batch=8, epochs=6, warmup_epochs=1),
-    )
-
-
-def _kinetics() -> ExperimentConfig:
-    """The paper's Kinetics-400 recipe (8x8 dense, 224 crops, 110 epochs); for a GPU cluster."""
-    return ExperimentConfig(
-        preset="kinetics",
-        model=ModelSection(name="smallbig_r50_full"),
-        data=DataSection(path="", clip=clip_spec("kinetics"), batch_size=16),
-        optim=OptimSection(lr=0.00625, base_batch=128, epochs=110, warmup_epochs=5),
-        run=RunSection(workers=8, gpus_per_worker=1),
-    )
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {pair!r}: expected key=value")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
 
 
-def _ssv2() -> ExperimentConfig:
-    """The paper's Something-Something V2 recipe (8 segments, no flip, 50 epochs); for a GPU cluster."""
-    return ExperimentConfig(
-        preset="ssv2",
-        model=ModelSection(name="slowonly_r50_extra"),
-        data=DataSection(path="", clip=clip_spec("ssv2"), batch_size=16),
-        optim=OptimSection(lr=0.01, base_batch=128, epochs=50, warmup_epochs=1),
-        run=RunSection(workers=8, gpus_per_worker=1),
-    )
+# ------------------------------------------------------------------------------- command line
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag that sets one experiment field; its type is the field's."""
+
+    option: str  # "--workers"
+    field: str  # "run.workers"
+    help: str
 
 
-PRESETS = {"smoke": _smoke, "laptop": _laptop, "kinetics": _kinetics, "ssv2": _ssv2}
+EXPERIMENT_FLAGS = (
+    Flag("--model", "model.name", "a registered model (see `run.py models`; default: the preset's)"),
+    Flag("--data", "data.path", "a dataset folder, or 'synthetic' (the built-in benchmark)"),
+    Flag("--epochs", "optim.epochs", "training epochs"),
+    Flag("--workers", "run.workers", "Ray Train workers (per trial in a sweep)"),
+    Flag("--gpus-per-worker", "run.gpus_per_worker", "GPUs per training worker"),
+    Flag("--name", "run.name", "run name; the same name resumes from the last checkpoint"),
+    Flag("--init-2d", "model.init_2d", "a 2D ResNet state dict (torchvision names) to inflate"),
+    Flag("--storage", "run.storage", "folder or URI for checkpoints, results and the MLflow store (default: runs)"),
+    Flag("--compile", "model.compile", "torch.compile the model inside each training worker"),
+)
 
 
-def preset(name: str) -> ExperimentConfig:
-    try:
-        return PRESETS[name]()
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+def _field_type(dotted: str) -> type:
+    value: Any = ExperimentConfig()
+    for key in dotted.split("."):
+        value = getattr(value, key)
+    return type(value) if isinstance(value, (bool, int, float)) else str
+
+
+def add_experiment_flags(parser: argparse.ArgumentParser, presets: list[str], *,
+                         skip: tuple[str, ...] = ()) -> None:
+    """``--preset``, ``--config``, ``--set`` and every :data:`EXPERIMENT_FLAGS` flag not in ``skip``."""
+    parser.add_argument("--preset", default="laptop", choices=presets)
+    parser.add_argument("--config", help="a YAML file of experiment fields, applied over the preset")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="a model option (pool_type=avg) or any experiment field (optim.lr=0.1)")
+    for flag in EXPERIMENT_FLAGS:
+        if flag.option in skip:
+            continue
+        kind = _field_type(flag.field)
+        if kind is bool:  # a switch: absent leaves the preset's value
+            parser.add_argument(flag.option, action="store_true", default=None, help=flag.help)
+        else:
+            parser.add_argument(flag.option, type=kind, help=flag.help)
+
+
+def experiment_from_args(args: argparse.Namespace, base: ExperimentConfig) -> ExperimentConfig:
+    """``base`` (the preset) + the ``--config`` file + flags + ``--set`` overrides, in that order."""
+    config = base
+    if getattr(args, "config", None):
+        config = config.with_overrides(load_yaml(args.config), source=args.config)
+    overrides = {}
+    for flag in EXPERIMENT_FLAGS:
+        value = getattr(args, flag.option.lstrip("-").replace("-", "_"), None)
+        if value is not None:
+            overrides[flag.field] = value
+    for key, value in parse_overrides(getattr(args, "set", None)).items():
+        overrides[qualify(key)] = value
+    return config.with_overrides(overrides)

@@ -3,16 +3,18 @@
 The default store is a sqlite file under the project's run folder, by absolute path (Ray
 workers change directory, so a relative path would land inside Ray's session folder);
 ``MLFLOW_TRACKING_URI`` overrides it everywhere, drivers and workers alike. On a cluster it
-names a tracking server (``http://...``), which also keeps the artifacts (cluster/README.md).
+names a tracking server (``http://...``), which also keeps the artifacts (``cluster/README.md``).
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
+
+from . import storage as storage_rules
+
 
 RUN_NAME_TAG = "mlflow.runName"
 
@@ -25,15 +27,14 @@ def tracking_uri(storage: str = "runs") -> str:
     """
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    folder = Path(storage if "://" not in storage else "runs").expanduser().resolve()
+    folder = storage_rules.local_folder(storage)
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
 def artifact_root(storage: str = "runs") -> str:
-    if "://" in storage:
-        return storage.rstrip("/") + "/mlartifacts"
-    return (Path(storage).expanduser().resolve() / "mlartifacts").as_uri()
+    """Where a store on this machine keeps artifacts: ``mlartifacts`` under the run storage."""
+    return f"{storage_rules.as_uri(storage)}/mlartifacts"
 
 
 def is_server(uri: str) -> bool:

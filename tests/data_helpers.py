@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.annotations import VideoList, VideoRecord
-from pipelines.video_io import numbered_frames, write_video
+from pipelines.data.annotations import VideoList, VideoRecord
+from pipelines.data.video_io import numbered_frames, write_video
 
 
 def numbered_video(path: Path, frames: int, height: int = 48, width: int = 64, **options) -> str:

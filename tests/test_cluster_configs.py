@@ -68,7 +68,7 @@ def test_head_never_trains_or_decodes_and_gpus_scale_from_zero(name):
 
 
 def test_decode_label_is_the_one_the_pipeline_looks_for():
-    from pipelines.data import DECODE_LABEL, TRAIN_LABEL_SELECTOR
+    from pipelines.cluster import DECODE_LABEL, TRAIN_LABEL_SELECTOR
 
     assert DECODE_LABEL == {ROLE: "decode"} and TRAIN_LABEL_SELECTOR == {ROLE: "!decode"}
 
@@ -160,7 +160,8 @@ def test_mlflow_deployment_answers_to_its_service_name_and_serves_artifacts():
 # ------------------------------------------------------------ what the layout needs from the pipelines
 
 def test_decode_pool_goes_to_decode_nodes_only_when_the_cluster_has_them():
-    from pipelines.data import DECODE_LABEL, DecodePool, fit_decode_pool
+    from pipelines.cluster import DECODE_LABEL, fit_decode_pool
+    from pipelines.data.dataset import DecodePool
 
     assert fit_decode_pool(2, 0.5, cluster_cpus=2, decode_cpus=0) == DecodePool(1.0, 1, 1, 8)  # one machine
     pinned = fit_decode_pool(8, 1.0, cluster_cpus=100, decode_cpus=64)
@@ -168,9 +169,9 @@ def test_decode_pool_goes_to_decode_nodes_only_when_the_cluster_has_them():
 
 
 def test_trials_side_by_side_split_training_and_decode_cpus_by_their_share():
-    from pipelines.data import DECODE_LABEL, DecodePool
-    from pipelines.experiment import preset
-    from pipelines.train import worker_resources
+    from pipelines.cluster import DECODE_LABEL, worker_resources
+    from pipelines.data.dataset import DecodePool
+    from pipelines.presets import preset
 
     smoke = preset("smoke")  # one CPU worker
     # Two CPU nodes that train (1 CPU each) and a 2-CPU decode node, two trials at once: each
@@ -187,7 +188,7 @@ def test_checkpoint_uris_keep_their_scheme_and_load_through_pyarrow(tmp_path):
     import torch
     from types import SimpleNamespace
 
-    from pipelines.train import CHECKPOINT_FILE, checkpoint_location, load_checkpoint
+    from pipelines.training.checkpoints import CHECKPOINT_FILE, checkpoint_location, load_checkpoint
 
     assert checkpoint_location(SimpleNamespace(path="bucket/runs/a/checkpoint_1"), "s3://bucket/runs") == \
         "s3://bucket/runs/a/checkpoint_1"
@@ -209,7 +210,7 @@ def test_a_local_mlflow_store_is_refused_across_nodes_and_a_server_is_not():
 def test_start_ray_leaves_the_submitted_jobs_env_vars_to_the_job(monkeypatch):
     import json
 
-    from pipelines.runtime import job_env_vars
+    from pipelines.cluster import job_env_vars
 
     monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
     assert job_env_vars() == {}

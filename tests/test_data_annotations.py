@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.annotations import (AnnotationError, VideoRecord, kinetics_file_name, left_right_swap,
-                                   read_classes, read_dataset_folder, read_generic_list, read_kinetics_csv,
-                                   read_ssv2, write_dataset_folder)
+from pipelines.data.annotations import (AnnotationError, VideoRecord, read_classes, read_dataset_folder,
+                                        read_generic_list, write_dataset_folder)
+from pipelines.data.formats import kinetics_file_name, left_right_swap, read_kinetics_csv, read_ssv2
 
 
 def write(path: Path, text: str) -> Path:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from data_helpers import bad_files, numbered_video, video_list
-from pipelines.data import video_rows
-from pipelines.decoding import BadVideo, DecodeClips, decode_views
-from pipelines.health import DataHealth, TooManyBadVideos
-from pipelines.sampling import ClipSpec, clip_rng, dense_indices, segment_indices
-from pipelines.video_io import is_mirrored, read_frame_number
+from pipelines.data.dataset import video_rows
+from pipelines.data.decoding import BadVideo, DecodeClips, decode_views
+from pipelines.data.health import DataHealth, TooManyBadVideos
+from pipelines.data.sampling import ClipSpec, clip_rng, dense_indices, segment_indices
+from pipelines.data.video_io import is_mirrored, read_frame_number
 
 SPEC = ClipSpec(frames=4, stride=3, crop=32, train_short=(32, 44), eval_short=40, test_short=48, test_clips=3)
 
@@ -104,7 +104,7 @@ def test_each_kind_of_bad_file_is_reported_with_its_reason(folder, reason):
 
 
 def test_odd_sized_but_sane_video_is_served(folder):
-    from pipelines.video_io import numbered_frames, write_video
+    from pipelines.data.video_io import numbered_frames, write_video
 
     path = folder / "odd.mp4"
     write_video(path, numbered_frames(20, 49, 65), codec="mpeg4")  # odd sides: not H.264, still a video

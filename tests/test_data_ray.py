@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from data_helpers import bad_files, numbered_video, video_list
-from pipelines.data import (DecodePool, average_scores_by_video, build_dataset, fit_decode_pool,
-                            iter_clip_batches, to_model_input)
-from pipelines.decoding import decode_views
-from pipelines.sampling import ClipSpec
-from pipelines.video_io import read_frame_number
+from pipelines.cluster import fit_decode_pool
+from pipelines.data.batches import iter_clip_batches, to_model_input
+from pipelines.data.dataset import DecodePool, build_dataset
+from pipelines.data.decoding import decode_views
+from pipelines.data.sampling import ClipSpec
+from pipelines.data.video_io import read_frame_number
+from pipelines.training.metrics import average_scores_by_video
 
 ray = pytest.importorskip("ray")
 
@@ -63,7 +65,7 @@ def test_good_videos_are_served_exactly_once_per_epoch_and_bad_ones_skipped_and_
         for (video, _), clip in seen.items():  # each epoch re-samples, reproducibly
             expected = decode_views(good[video], 0, SPEC, "train", epoch)[0][0]
             assert np.array_equal(clip, expected)
-        summary = clips.summary(epoch)
+        summary = clips.health.summary(epoch)
         assert summary["videos_served"] == len(good) and summary["clips_served"] == len(good)
         assert summary["videos_served_twice"] == 0
         assert summary["skipped_by_reason"] == {reason: 1 for reason in bad}
@@ -147,4 +149,4 @@ def test_ray_train_workers_receive_normalised_float_clips_every_epoch(good, tmp_
     epochs = json.loads(out.read_text())
     assert [e["videos"] for e in epochs] == [list(range(len(good)))] * 2
     assert epochs[0]["shapes"] == epochs[1]["shapes"] == [[[3, 4, 32, 32], "torch.float32", "torch.int64"]]
-    assert [clips.summary(e)["videos_served"] for e in (0, 1)] == [len(good), len(good)]
+    assert [clips.health.summary(e)["videos_served"] for e in (0, 1)] == [len(good), len(good)]

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from pipelines.sampling import (ClipSpec, clip_spec, Crop, TooShortError, apply_crop, center_crop, clip_rng, dense_indices,
-                                dense_test_indices, plan_views, segment_indices, segment_test_indices,
-                                three_crops, train_crop)
+from pipelines.data.crops import Crop, apply_crop, center_crop, three_crops, train_crop
+from pipelines.data.sampling import (ClipSpec, TooShortError, clip_rng, dense_indices, dense_test_indices, plan_views,
+                                     segment_indices, segment_test_indices)
+from pipelines.presets import clip_spec
 
 
 def test_dense_sampler_returns_stride_spaced_frames_inside_the_video():
@@ -108,7 +109,7 @@ def test_presets_follow_the_papers_recipes():
 
 
 def test_synthetic_preset_swaps_mirrored_slides_and_rotations_only():
-    from pipelines.synthetic import class_names
+    from pipelines.data.synthetic import class_names
 
     names = class_names()
     swapped = {names[a]: names[b] for a, b in clip_spec("synthetic").flip_label_map.items()}

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 import run
-from pipelines.annotations import read_dataset_folder
-from pipelines.decoding import open_video
-from pipelines.synthetic import (CLASSES, _REVERSED, _Scene, _trajectory, accuracy_by_group, class_names,
-                                 render_video, write_synthetic)
-from pipelines.video_io import probe_size
+from pipelines.data.annotations import read_dataset_folder
+from pipelines.data.decoding import open_video
+from pipelines.data.synthetic import CLASSES, REVERSED_OF, accuracy_by_group, class_names, render_video, write_synthetic
+from pipelines.data.synthetic.render import _Scene, _trajectory
+from pipelines.data.video_io import probe_size
 
 
-@pytest.mark.parametrize("backward, forward", sorted(_REVERSED.items()))
+@pytest.mark.parametrize("backward, forward", sorted(REVERSED_OF.items()))
 def test_family_a_second_class_is_the_first_played_backwards(backward, forward):
     a = render_video(forward, size=32, frames=16, seed=[3, 1])
     b = render_video(backward, size=32, frames=16, seed=[3, 1])
@@ -23,7 +23,7 @@ def test_family_a_second_class_is_the_first_played_backwards(backward, forward):
 def test_every_class_is_in_a_family_and_pairs_are_complete():
     assert {c.family for c in CLASSES} == {"A", "B"}
     family_a = [c.name for c in CLASSES if c.family == "A"]
-    assert sorted(family_a) == sorted(list(_REVERSED) + list(_REVERSED.values()))
+    assert sorted(family_a) == sorted(list(REVERSED_OF) + list(REVERSED_OF.values()))
     assert len(class_names()) == len(set(class_names())) == 19
 
 

@@ -2,7 +2,8 @@
 import pytest
 import yaml
 
-from pipelines.experiment import PRESETS, ExperimentConfig, preset
+from pipelines.config import ExperimentConfig
+from pipelines.presets import PRESETS, preset
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -3,10 +3,10 @@ import pytest
 import yaml
 
 import smallbig
-from pipelines.ablation import SweepContext, trial_config, trial_name
-from pipelines.experiment import preset
-from pipelines.grids import PAPER_GRIDS, builtin_grids, load_grid
-from pipelines.results import ResultRow, ResultsTable
+from pipelines.presets import preset
+from pipelines.sweeps.grids import PAPER_GRIDS, builtin_grids, load_grid
+from pipelines.sweeps.results import ResultRow, ResultsTable
+from pipelines.sweeps.sweep import SweepContext, trial_config, trial_name
 
 
 def test_every_builtin_grid_is_a_table_of_the_paper_with_its_row_names():
@@ -99,7 +99,7 @@ def test_the_results_table_shows_seeds_as_mean_and_spread_and_deltas_against_the
     ({"CPU": 2}, {"run.gpus_per_worker": 1}, (6, None)),  # no GPU yet: every trial asks the autoscaler
 ])
 def test_trials_run_side_by_side_as_far_as_the_cluster_holds_them(resources, overrides, expected):
-    from pipelines.ablation import plan_concurrency
+    from pipelines.cluster import plan_concurrency
 
     base = preset("laptop").with_overrides(overrides)
     assert plan_concurrency(base, 6, None, resources) == expected
@@ -107,8 +107,8 @@ def test_trials_run_side_by_side_as_far_as_the_cluster_holds_them(resources, ove
 
 
 def test_on_the_builtin_benchmark_the_test_metrics_split_by_class_family():
-    from pipelines.evaluate import _benchmark_families
-    from pipelines.synthetic import CLASSES
+    from pipelines.data.synthetic import CLASSES
+    from pipelines.training.testing import _benchmark_families
 
     names = [c.name for c in CLASSES]
     family_a = [i for i, c in enumerate(CLASSES) if c.family == "A"]

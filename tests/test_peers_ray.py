@@ -10,8 +10,8 @@ import tempfile
 import pytest
 
 import smallbig
-from pipelines.annotations import read_dataset_folder
-from pipelines.experiment import preset
+from pipelines.data.annotations import read_dataset_folder
+from pipelines.presets import preset
 from train_helpers import CLASSES, write_tiny_dataset
 
 ray = pytest.importorskip("ray")
@@ -22,7 +22,7 @@ def one_step_of_every_peer(config: dict) -> None:
     import ray.train.torch
     import torch
 
-    from pipelines.data import iter_clip_batches
+    from pipelines.data.batches import iter_clip_batches
 
     batch = next(iter(iter_clip_batches(ray.train.get_dataset_shard("train"), 4)))
     metrics = {"clips": float(len(batch.labels))}
@@ -46,7 +46,8 @@ def one_step_of_every_peer(config: dict) -> None:
 def test_every_peer_takes_a_training_step_under_ray_train(tmp_path):
     from ray.train.torch import TorchTrainer
 
-    from pipelines.data import build_dataset, fit_decode_pool
+    from pipelines.cluster import fit_decode_pool
+    from pipelines.data.dataset import build_dataset
 
     os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module

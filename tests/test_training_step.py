@@ -38,3 +38,33 @@ def test_whole_clip_variant_runs_for_any_clip_length_with_the_same_weights(frame
     # The same weights for every length: the model holds no frame count.
     assert sum(p.numel() for p in model.parameters()) == sum(
         p.numel() for p in build_model("smallbig_r23_tx3x3", num_classes=3, num_frames=16).parameters())
+
+
+def test_a_one_clip_batch_cannot_train_where_the_maps_are_1x1_so_training_drops_incomplete_batches():
+    """At 32 px the whole-clip big view of res5 is 1x1x1: BatchNorm needs two clips to train."""
+    model = build_model("smallbig_r23_full", num_classes=3, num_frames=4).train()
+    model(torch.randn(2, 3, 4, 32, 32)).sum().backward()  # two clips train
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        model(torch.randn(1, 3, 4, 32, 32))
+
+
+@pytest.mark.parametrize("videos, batch, workers, steps", [(19, 4, 2, 2), (12, 4, 2, 1), (8, 4, 1, 2), (7, 4, 1, 1)])
+def test_steps_per_epoch_count_full_batches_of_equal_shards(videos, batch, workers, steps):
+    from pipelines.training.driver import steps_per_epoch
+
+    assert steps_per_epoch(videos, batch, workers) == steps
+
+
+def test_a_training_set_smaller_than_one_batch_per_worker_is_refused_with_the_numbers():
+    from pipelines.training.driver import steps_per_epoch
+
+    with pytest.raises(ValueError, match="5 training videos give 2 per worker, fewer than one batch of 4"):
+        steps_per_epoch(5, 4, 2)
+
+
+def test_explicit_bf16_autocast_runs_on_the_cpu_and_auto_stays_full_precision():
+    from pipelines.training.step import amp_dtype
+
+    cpu = torch.device("cpu")
+    assert amp_dtype("auto", cpu) is None and amp_dtype("none", cpu) is None
+    assert amp_dtype("bf16", cpu) == torch.bfloat16 and amp_dtype("fp16", cpu) == torch.float16

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.annotations import VideoRecord, write_dataset_folder
-from pipelines.video_io import write_video
+from pipelines.data.annotations import VideoRecord, write_dataset_folder
+from pipelines.data.video_io import write_video
 
 CLASSES = ("red_moves_right", "green_moves_down", "blue_still")
 

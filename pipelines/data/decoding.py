@@ -2,13 +2,13 @@
 
 A bad file must cost one video, never an epoch: :func:`open_video` and :func:`read_frames`
 turn every failure into a :class:`BadVideo` with a reason from :data:`REASONS`, the UDF
-skips that video and reports it to a :class:`~pipelines.health.DataHealth` tally, and only
+skips that video and reports it to a :class:`~pipelines.data.health.DataHealth` tally, and only
 when the tally says more than the allowed fraction of the dataset is unreadable does the
-UDF raise :class:`~pipelines.health.TooManyBadVideos`, which stops the run with the first
+UDF raise :class:`~pipelines.data.health.TooManyBadVideos`, which stops the run with the first
 offenders listed.
 
 Frames leave the UDF as uint8 ``(T, H, W, 3)``; conversion to float happens in the training
-worker (:func:`pipelines.data.to_model_input`), so the object store moves 4x less data.
+worker (:func:`pipelines.data.batches.to_model_input`), so the object store moves 4x less data.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from .health import DataHealth, TooManyBadVideos
-from .sampling import MODES, ClipSpec, TooShortError, apply_crop, clip_rng, plan_clips, plan_crops
+from .crops import apply_crop
+from .sampling import MODES, ClipSpec, TooShortError, clip_rng, plan_clips, plan_crops
 from .video_io import probe_size
 
 log = logging.getLogger(__name__)

@@ -1,40 +1,46 @@
-"""Where an experiment's videos live: a dataset folder, or the built-in benchmark made on first use."""
+"""Where an experiment's videos live: a dataset folder, or the built-in benchmark, written on first use."""
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from pathlib import Path
 
-from .experiment import ExperimentConfig
+from .. import storage as storage_rules
+from .annotations import CLASSES_FILE
+from .synthetic import SyntheticSpec, write_synthetic
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC = "synthetic"  # the value of data.path that asks for the built-in benchmark
 
 
-def synthetic_root(config: ExperimentConfig) -> Path:
-    s = config.data.synthetic
-    base = Path(config.run.storage).expanduser().resolve() / "datasets"
-    return base / f"synthetic-n{s.videos_per_class}-s{s.size}-f{s.frames}-seed{s.seed}"
+def synthetic_root(storage: str, spec: SyntheticSpec) -> Path:
+    """The benchmark's folder under ``<storage>/datasets`` (on this machine)."""
+    return storage_rules.local_folder(storage) / "datasets" / spec.folder_name
 
 
-def resolve_data(config: ExperimentConfig) -> Path:
-    """The dataset folder to read (``classes.txt`` + ``train/val/test.txt``), generating the benchmark if asked."""
-    if config.data.path == "synthetic":
-        root = synthetic_root(config)
-        if not (root / "classes.txt").exists():
-            import shutil
-
-            from .synthetic import write_synthetic
-
-            s = config.data.synthetic
-            print(f"writing the built-in temporal benchmark to {root} (first use)", flush=True)
-            partial = root.with_name(root.name + ".partial")  # an interrupted write is never read
-            shutil.rmtree(partial, ignore_errors=True)
-            summary = write_synthetic(partial, videos_per_class=s.videos_per_class, size=s.size,
-                                      frames=s.frames, seed=s.seed)
-            os.replace(partial, root)  # the lists hold paths relative to the folder
-            print(f"  {summary['videos']} videos of {summary['classes']} classes in {summary['seconds']:.0f} s",
-                  flush=True)
+def resolve_data(path: str, storage: str, spec: SyntheticSpec) -> Path:
+    """The dataset folder to read (``classes.txt`` + ``train/val/test.txt``); ``path`` "synthetic"
+    names the built-in benchmark, which is written here the first time it is asked for."""
+    if path == SYNTHETIC:
+        root = synthetic_root(storage, spec)
+        if not (root / CLASSES_FILE).exists():
+            write_benchmark(root, spec)
         return root
-    root = Path(config.data.path).expanduser().resolve()
-    if not (root / "classes.txt").exists():
-        raise ValueError(f"data.path {config.data.path!r}: no classes.txt there; expected a dataset folder "
-                         f"(classes.txt, train.txt, val.txt, test.txt) or 'synthetic'")
+    root = Path(path).expanduser().resolve()
+    if not (root / CLASSES_FILE).exists():
+        raise ValueError(f"data.path {path!r}: no {CLASSES_FILE} there; expected a dataset folder "
+                         f"({CLASSES_FILE}, train.txt, val.txt, test.txt) or {SYNTHETIC!r}")
     return root
 
+
+def write_benchmark(root: Path, spec: SyntheticSpec) -> None:
+    """Write the benchmark beside ``root`` and rename it into place, so a half-written one is never read."""
+    log.info("writing the built-in temporal benchmark to %s (first use)", root)
+    partial = root.with_name(root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    summary = write_synthetic(partial, videos_per_class=spec.videos_per_class, size=spec.size,
+                              frames=spec.frames, seed=spec.seed)
+    os.replace(partial, root)  # the lists hold paths relative to the folder
+    log.info("  %d videos of %d classes in %.0f s", summary["videos"], summary["classes"], summary["seconds"])

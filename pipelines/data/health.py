@@ -1,7 +1,7 @@
 """Per-epoch data health: clips served, videos skipped by reason, and the stop rule.
 
 One tally per dataset, shared by every decode actor (as a Ray actor, see
-``pipelines.data``), so "more than X% of the dataset is unreadable" is judged on the whole
+``pipelines.data.dataset``), so "more than X% of the dataset is unreadable" is judged on the whole
 dataset rather than on one actor's share, and the training loop can log an epoch's
 summary. The tally also hands out epochs: a video's k-th visit after :meth:`DataHealth.rewind`
 belongs to epoch ``start + k``, which lets one Ray Dataset re-sample clips on every pass
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +102,23 @@ class DataHealth:
 
     def epochs(self) -> list[int]:
         return sorted(set(self.served) | set(self.bad))
+
+
+@dataclass(frozen=True)
+class RemoteTally:
+    """A handle on a :class:`DataHealth` running as a Ray actor: what the driver, a training
+    worker and the tests ask of it (the decode actors report to ``actor`` directly)."""
+
+    actor: Any
+
+    def summary(self, epoch: int | None = None) -> dict:
+        """Clips served and videos skipped (by reason) in ``epoch`` (default: the latest)."""
+        import ray
+
+        return ray.get(self.actor.summary.remote(epoch))
+
+    def rewind(self, epoch: int) -> None:
+        """Make the next pass over the dataset epoch ``epoch`` (a resumed run calls this once)."""
+        import ray
+
+        ray.get(self.actor.rewind.remote(epoch))

@@ -1,15 +1,12 @@
-"""Clip sampling as in the papers' recipes: which frames, which crop, whether to flip.
+"""Clip sampling as in the papers' recipes: which frames, which crop (``crops``), whether to flip.
 
-numpy (and Pillow for the resize), no decoding and no Ray, so every rule here is testable on
-numbers alone:
+numpy only, no decoding and no Ray, so every rule here is testable on numbers alone:
 
 - temporal: *dense* (T frames at stride s from a window of T*s, the stride shrinking for
   short videos; Kinetics 8x8) and *segment* (T equal segments, one frame each: random in
   training, the middle in evaluation; TSN / Something-Something);
-- spatial: training scales the short side to a random size in a range, takes a random
-  crop and maybe flips; evaluation scales the short side and takes the centre crop; the
-  test protocol takes K uniformly spaced clips x 3 crops (left/centre/right, square with
-  the short side);
+- spatial (``pipelines.data.crops``): a random scale, crop and flip in training, the centre
+  crop in evaluation, K uniformly spaced clips x 3 crops in the test protocol;
 - every random choice comes from :func:`clip_rng`, seeded by (seed, epoch, video), so a
   run is reproducible and a resumed run sees the same clips whatever the worker order.
 
@@ -18,12 +15,13 @@ returns one view in train/eval mode and K x 3 in test mode.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
+
+from .crops import Crop, center_crop, three_crops, train_crop
 
 MODES = ("train", "eval", "test")
 SAMPLERS = ("dense", "segment")
@@ -107,85 +105,6 @@ def segment_test_indices(num_frames: int, frames: int, clips: int) -> list[np.nd
     """K segment clips: clip k takes the frame at ``(k + 0.5) / K`` of every segment."""
     starts, lengths = _segments(num_frames, frames)
     return [starts + ((k + 0.5) / clips * lengths).astype(np.int64) for k in range(clips)]
-
-
-# ---------------------------------------------------------------- spatial
-
-
-@dataclass(frozen=True)
-class Crop:
-    """Where a view comes from: scale the frame by ``scale``, take ``size`` at (top, left), maybe flip."""
-
-    scale: float
-    top: int
-    left: int
-    size: tuple[int, int]
-    flip: bool = False
-
-
-def _scaled(height: int, width: int, short: float) -> tuple[float, int, int]:
-    scale = short / min(height, width)
-    return scale, max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def train_crop(height: int, width: int, rng: np.random.Generator, short_range: tuple[int, int],
-               crop: int, flip: bool) -> Crop:
-    """Random short side in ``short_range`` (inclusive), random ``crop`` square, flip with p = 1/2."""
-    low, high = short_range
-    if not crop <= low <= high:
-        raise ValueError(f"short side range {short_range} must satisfy crop ({crop}) <= low <= high")
-    scale, h, w = _scaled(height, width, int(rng.integers(low, high + 1)))
-    top = int(rng.integers(0, h - crop + 1))
-    left = int(rng.integers(0, w - crop + 1))
-    flipped = bool(rng.random() < 0.5) if flip else False
-    return Crop(scale, top, left, (crop, crop), flipped)
-
-
-def center_crop(height: int, width: int, short: int, crop: int) -> Crop:
-    """Scale the short side to ``short`` and take the centre ``crop`` square."""
-    if crop > short:
-        raise ValueError(f"crop {crop} larger than the short side {short}")
-    scale, h, w = _scaled(height, width, short)
-    return Crop(scale, (h - crop) // 2, (w - crop) // 2, (crop, crop))
-
-
-def three_crops(height: int, width: int, short: int) -> list[Crop]:
-    """Left/centre/right (top/centre/bottom for portrait) squares of the short side."""
-    scale, h, w = _scaled(height, width, short)
-    if w >= h:
-        return [Crop(scale, 0, left, (short, short)) for left in (0, (w - short) // 2, w - short)]
-    return [Crop(scale, top, 0, (short, short)) for top in (0, (h - short) // 2, h - short)]
-
-
-def apply_crop(frames: np.ndarray, crop: Crop) -> np.ndarray:
-    """Resize-then-crop ``(T, H, W, 3)`` uint8 frames; only the cropped pixels are computed.
-
-    With ``scale == 1`` it is an exact slice. Otherwise each frame goes through Pillow's
-    bilinear filter over the source box that maps onto the crop (half-pixel centres, as
-    ``align_corners=False``; antialiased when shrinking, as torchvision's ``antialias=True``).
-    Pillow does this in C about 3-4x faster than the same arithmetic in numpy, which cost as
-    much as decoding the clip. Output stays uint8 so clips cross the object store at a quarter
-    of float size.
-    """
-    from PIL import Image
-
-    frames = np.asarray(frames)
-    _, height, width, _ = frames.shape
-    out_h, out_w = crop.size
-    if crop.scale == 1.0:
-        out = frames[:, crop.top:crop.top + out_h, crop.left:crop.left + out_w]
-    else:
-        # The crop in source pixels; the scaled size was rounded, so its far edge may pass the
-        # frame by a fraction of a pixel: clamp it (a sub-pixel squeeze at that edge).
-        box = (crop.left / crop.scale, crop.top / crop.scale,
-               min(width, (crop.left + out_w) / crop.scale), min(height, (crop.top + out_h) / crop.scale))
-        out = np.empty((len(frames), out_h, out_w, frames.shape[3]), np.uint8)
-        for index, frame in enumerate(frames):
-            image = Image.fromarray(np.ascontiguousarray(frame))
-            out[index] = np.asarray(image.resize((out_w, out_h), Image.Resampling.BILINEAR, box=box))
-    if crop.flip:
-        out = out[:, :, ::-1]
-    return np.ascontiguousarray(out)
 
 
 # ---------------------------------------------------------------- views
@@ -291,29 +210,3 @@ def plan_views(spec: ClipSpec, mode: str, num_frames: int, height: int, width: i
     clips = plan_clips(spec, mode, num_frames, rng)
     crops = plan_crops(spec, mode, height, width, rng)
     return [View(indices, crop) for indices in clips for crop in crops]
-
-
-
-def clip_spec(preset: str, **overrides) -> ClipSpec:
-    """The papers' recipes as data; keyword overrides win (``clip_spec("kinetics", frames=16)``).
-
-    - ``kinetics``: dense 8x8, short side 256-320, 224 crop, flip; test 10 clips x 3 crops at 256.
-    - ``ssv2``: 8 segments, no flip (pass ``flip=True, flip_label_map=left_right_swap(classes)``
-      to flip with label swaps); test 2 clips x 3 crops at 256.
-    - ``synthetic``: the built-in benchmark (64 px, 32 frames): dense 8x4 covers the whole video,
-      short side 64-72, 56 crop, flip with slide/rotation label swaps; test 2 clips x 1 centre crop.
-    """
-    if preset == "kinetics":
-        base = ClipSpec(frames=8, sampler="dense", stride=8, crop=224, train_short=(256, 320), eval_short=256,
-                        test_short=256, test_clips=10, test_crops=3, flip=True)
-    elif preset == "ssv2":
-        base = ClipSpec(frames=8, sampler="segment", crop=224, train_short=(256, 320), eval_short=256,
-                        test_short=256, test_clips=2, test_crops=3, flip=False)
-    elif preset == "synthetic":
-        from .synthetic import flip_label_map
-
-        base = ClipSpec(frames=8, sampler="dense", stride=4, crop=56, train_short=(64, 72), eval_short=64,
-                        test_short=64, test_clips=2, test_crops=1, flip=True, flip_label_map=flip_label_map())
-    else:
-        raise ValueError(f"unknown clip preset {preset!r}; expected kinetics, ssv2 or synthetic")
-    return dataclasses.replace(base, **overrides) if overrides else base

@@ -78,3 +78,22 @@ def probe_size(path: str) -> tuple[int, int] | None:
             return int(context.height), int(context.width)
     except Exception:
         return None
+
+
+def probe_frames(path: str) -> tuple[int, int, int] | None:
+    """(frames, height, width) of the first video stream from the container header, None if unknown.
+
+    The frame count comes from the stream's own count, else its duration times its rate.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            frames = stream.frames
+            if not frames and stream.duration and stream.average_rate:
+                frames = int(float(stream.duration * stream.time_base) * float(stream.average_rate))
+            context = stream.codec_context
+            return (int(frames), int(context.height), int(context.width)) if frames else None
+    except Exception:
+        return None

@@ -21,6 +21,8 @@ from typing import Any
 
 import smallbig
 
+from ..config import qualify
+
 
 @dataclass(frozen=True)
 class GridRow:
@@ -37,10 +39,7 @@ class GridRow:
 
     def experiment_overrides(self) -> dict[str, Any]:
         """The row as ``ExperimentConfig.with_overrides`` input."""
-        overrides = {"model.name": self.model}
-        for key, value in self.overrides.items():
-            overrides[key if "." in key else f"model.options.{key}"] = value
-        return overrides
+        return {"model.name": self.model, **{qualify(key): value for key, value in self.overrides.items()}}
 
 
 @dataclass(frozen=True)

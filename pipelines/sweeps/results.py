@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean, stdev
 
-from .experiment import ExperimentConfig
+from ..config import ExperimentConfig
 from .grids import Grid
 
 # (column, MLflow metric); family columns appear only when the runs have them.

@@ -11,16 +11,20 @@ the child run, so an interrupted sweep resumes where it stopped and duplicates n
 """
 from __future__ import annotations
 
+import logging
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .experiment import ExperimentConfig
+from .. import storage as storage_rules
+from ..config import ExperimentConfig
 from .grids import Grid, GridRow
 
 if TYPE_CHECKING:
     from .results import ResultsTable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,15 @@ class SweepContext:
     seeds: int
     parent_run_id: str
     cpus_per_trial: float | None  # the CPU share a trial sizes its workers to; None: the cluster's
+
+
+@dataclass
+class SweepResult:
+    name: str
+    parent_run_id: str
+    complete: bool  # every trial finished
+    table: "ResultsTable"
+    artifacts: list[Path]
 
 
 def trial_name(sweep: str, row: GridRow, seed: int, seeds: int) -> str:
@@ -53,12 +66,13 @@ def trial_config(context: SweepContext, row: GridRow, seed: int) -> ExperimentCo
 
 def run_trial(params: dict, context: SweepContext) -> None:
     """One Tune trial: train and test one row, or report the row's finished MLflow run again."""
+    import ray
     from mlflow.tracking import MlflowClient
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from .tracking import find_run, get_experiment_id, tracking_uri
-    from .train import fit
+    from ..tracking import find_run, get_experiment_id, tracking_uri
+    from ..training.driver import fit
 
     row = next(r for r in context.grid.rows if r.label == params["row"])
     seed = int(params["seed"])
@@ -69,39 +83,11 @@ def run_trial(params: dict, context: SweepContext) -> None:
     if done is not None and done.info.status == "FINISHED" and "test_top1" in done.data.metrics:
         tune.report({**done.data.metrics, "reused": 1})  # finished before an interruption: not trained again
         return
-    import ray
-
     tags = {"grid": context.grid.name, "row": row.label, "seed": str(seed), "sweep": context.name,
             "driver_node_id": ray.get_runtime_context().get_node_id()}  # this trial driver's node
     result = fit(config, run_test=True, parent_run_id=context.parent_run_id, extra_tags=tags,
                  cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()])
     tune.report({**result.metrics, **(result.test or {}), "reused": 0})
-
-
-def plan_concurrency(base: ExperimentConfig, trials: int, max_concurrent: int | None,
-                     resources: dict[str, float] | None = None) -> tuple[int, float | None]:
-    """How many trials run side by side, and the CPU share each sizes itself to.
-
-    On GPUs: as many as the cluster's GPUs hold (every trial, when an autoscaling cluster
-    has none yet: their requests are what makes it add GPU nodes). On CPUs: each training
-    worker needs a CPU to train and one to decode, so 2 CPUs hold one single-worker trial.
-    """
-    if resources is None:
-        import ray
-
-        resources = ray.cluster_resources()
-    cpus, gpus = float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
-    workers = base.run.workers
-    if max_concurrent:
-        concurrent = max_concurrent
-    elif base.run.gpus_per_worker > 0:
-        per_trial = workers * base.run.gpus_per_worker
-        concurrent = int(gpus // per_trial) if gpus >= per_trial else trials
-    else:
-        concurrent = int(cpus // (2 * workers))
-    concurrent = max(1, min(concurrent, trials))
-    share = None if base.run.gpus_per_worker > 0 else cpus / concurrent
-    return concurrent, share
 
 
 def git_commit() -> str:
@@ -112,13 +98,49 @@ def git_commit() -> str:
         return "unknown"
 
 
-@dataclass
-class SweepResult:
-    name: str
-    parent_run_id: str
-    complete: bool  # every trial finished
-    table: "ResultsTable"
-    artifacts: list[Path]
+def open_parent(grid: Grid, base: ExperimentConfig, name: str, seeds: int):
+    """The sweep's MLflow parent run (reopened on a rerun): ``(client, experiment id, run id, resumed)``."""
+    from mlflow.tracking import MlflowClient
+
+    from ..tracking import flatten, get_experiment_id, log_params, open_run, tracking_uri
+
+    client = MlflowClient(tracking_uri=tracking_uri(base.run.storage))
+    experiment_id = get_experiment_id(client, base.run.experiment, base.run.storage)
+    tags = {"grid": grid.name, "preset": base.preset, "dataset": base.data.path, "git_commit": git_commit(),
+            "sweep": "parent"}
+    parent_run_id, resumed = open_run(client, experiment_id, name, tags)
+    log_params(client, parent_run_id, {"grid": grid.name, "grid.source": grid.source, "seeds": seeds,
+                                       "rows": "; ".join(r.label for r in grid.rows), **flatten(base.to_dict())})
+    return client, experiment_id, parent_run_id, resumed
+
+
+def make_tuner(grid: Grid, base: ExperimentConfig, context: SweepContext, concurrent: int):
+    """A new Tuner over the grid, or the interrupted one of this sweep's name, restored."""
+    from ray import tune
+
+    # A trial driver holds no CPU; Tune wants some non-zero resource per trial, hence a byte of memory.
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1})
+    folder = storage_rules.join(base.run.storage, context.name)
+    if tune.Tuner.can_restore(folder):
+        return tune.Tuner.restore(folder, trainable, resume_errored=True)
+    return tune.Tuner(
+        trainable,
+        param_space={"row": tune.grid_search([r.label for r in grid.rows]),
+                     "seed": tune.grid_search(list(range(context.seeds)))},
+        tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+        run_config=tune.RunConfig(name=context.name, storage_path=base.run.storage,
+                                  failure_config=tune.FailureConfig(max_failures=base.run.max_failures)),
+    )
+
+
+def absolute_paths(base: ExperimentConfig) -> ExperimentConfig:
+    """Trial drivers run in folders of their own: storage and data become absolute, and the
+    built-in benchmark is written once, here, rather than by every trial."""
+    from ..data.folders import resolve_data
+
+    storage = storage_rules.resolve(base.run.storage)
+    root = resolve_data(base.data.path, storage, base.data.synthetic)
+    return base.with_overrides({"run.storage": storage, "data.path": str(root)})
 
 
 def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
@@ -128,59 +150,27 @@ def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
     Writes the results table (Markdown, CSV) and a bar chart to ``out`` (default: the
     sweep's folder under ``run.storage``), logs them to the parent MLflow run and returns them.
     """
-    import ray
-    from mlflow.tracking import MlflowClient
-    from ray import tune
-
-    from .datasets import resolve_data
+    from ..cluster import plan_concurrency
     from .results import collect_results, write_results
-    from .tracking import flatten, get_experiment_id, log_params, open_run, tracking_uri
-    from .train import storage_path
 
     if seeds < 1:
         raise ValueError(f"--seeds {seeds}: expected at least 1")
-    storage = storage_path(base.run.storage)  # trial drivers run in other folders: absolute paths only
-    root = resolve_data(base.with_overrides({"run.storage": storage}))  # generate the benchmark once, here
-    base = base.with_overrides({"run.storage": storage, "data.path": str(root)})
-    uri = tracking_uri(storage)
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = get_experiment_id(client, base.run.experiment, storage)
-    tags = {"grid": grid.name, "preset": base.preset, "dataset": str(root), "git_commit": git_commit(),
-            "sweep": "parent"}
-    parent_run_id, resumed = open_run(client, experiment_id, name, tags)
-    log_params(client, parent_run_id, {"grid": grid.name, "grid.source": grid.source, "seeds": seeds,
-                                       "rows": "; ".join(r.label for r in grid.rows),
-                                       **flatten(base.to_dict())})
-
+    base = absolute_paths(base)
+    client, experiment_id, parent_run_id, resumed = open_parent(grid, base, name, seeds)
     trials = len(grid.rows) * seeds
     concurrent, share = plan_concurrency(base, trials, max_concurrent)
     context = SweepContext(name, grid, base.to_dict(), seeds, parent_run_id, share)
-    # A trial driver holds no CPU; Tune wants some non-zero resource per trial, hence a byte of memory.
-    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1})
-    sweep_folder = f"{storage.rstrip('/')}/{name}"
-    print(f"sweep {name}: grid {grid.name} ({len(grid.rows)} rows x {seeds} seed(s)), {concurrent} at a time"
-          f"{', resuming' if resumed else ''}; MLflow run {parent_run_id} in {uri}", flush=True)
-    if tune.Tuner.can_restore(sweep_folder):
-        tuner = tune.Tuner.restore(sweep_folder, trainable, resume_errored=True)
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"row": tune.grid_search([r.label for r in grid.rows]),
-                         "seed": tune.grid_search(list(range(seeds)))},
-            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
-            run_config=tune.RunConfig(name=name, storage_path=storage,
-                                      failure_config=tune.FailureConfig(max_failures=base.run.max_failures)),
-        )
+    log.info("sweep %s: grid %s (%d rows x %d seed(s)), %d at a time%s; MLflow run %s", name, grid.name,
+             len(grid.rows), seeds, concurrent, ", resuming" if resumed else "", parent_run_id)
     try:
-        grid_results = tuner.fit()
+        grid_results = make_tuner(grid, base, context, concurrent).fit()
         complete = not grid_results.errors and len(grid_results) == trials and all(
             r.metrics and "test_top1" in r.metrics for r in grid_results)
     except BaseException:
         client.set_terminated(parent_run_id, "KILLED")  # rerunning the same command resumes it
         raise
-
     table = collect_results(client, experiment_id, parent_run_id, grid, base)
-    folder = Path(out) if out else (Path(storage) if "://" not in storage else Path("runs")) / name / "results"
+    folder = Path(out) if out else storage_rules.local_folder(base.run.storage) / name / "results"
     artifacts = write_results(table, folder)
     for path in artifacts:
         client.log_artifact(parent_run_id, str(path), artifact_path="results")

@@ -78,3 +78,12 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: str 
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+def average_scores_by_video(videos: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean score over each video's views (the test protocol): returns (video ids, scores)."""
+    videos = np.asarray(videos)
+    scores = np.asarray(scores, dtype=np.float64)
+    ids, inverse = np.unique(videos, return_inverse=True)
+    sums = np.zeros((len(ids),) + scores.shape[1:])
+    np.add.at(sums, inverse, scores)
+    counts = np.bincount(inverse, minlength=len(ids)).reshape((-1,) + (1,) * (scores.ndim - 1))
+    return ids, sums / counts

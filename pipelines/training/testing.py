@@ -15,9 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .experiment import ExperimentConfig
-from .metrics import ClassificationMeter, plot_confusion
-from .train import build_model_for, load_checkpoint, predict_batches
+from ..data.annotations import read_dataset_folder
+from ..data.batches import iter_clip_batches, to_model_input
+from ..data.dataset import DecodePool, build_dataset
+from ..data.decoding import BadVideo, decode_views
+from .checkpoints import load_trained
+from .metrics import ClassificationMeter, average_scores_by_video, plot_confusion
+from .step import predict_batches
 
 
 @dataclass
@@ -37,22 +41,10 @@ class EvalReport:
         return "\n".join(lines)
 
 
-def load_trained(checkpoint: str | Path) -> tuple[torch.nn.Module, ExperimentConfig, list[str]]:
-    """The model, experiment config and class names saved in a training checkpoint."""
-    state = load_checkpoint(checkpoint)
-    config = ExperimentConfig.from_dict(state["config"], source=str(checkpoint))
-    model = build_model_for(config, len(state["classes"]), inflate=False)
-    model.load_state_dict(state["model"])
-    return model.eval(), config, list(state["classes"])
-
-
 def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: str = "test", *,
                         clips: int | None = None, crops: int | None = None, batch_size: int = 8,
-                        pool=None) -> EvalReport:
+                        pool: DecodePool = DecodePool()) -> EvalReport:
     """Top-1/top-5/mean class accuracy of a checkpoint on a split, views averaged per video."""
-    from .annotations import read_dataset_folder
-    from .data import build_dataset, iter_clip_batches
-
     model, config, classes = load_trained(checkpoint)
     spec = config.data.clip
     spec = dataclasses.replace(spec, test_clips=clips or spec.test_clips, test_crops=crops or spec.test_crops)
@@ -61,32 +53,34 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: st
         raise ValueError(f"{data_root}: its classes differ from the checkpoint's ({len(videos.classes)} vs "
                          f"{len(classes)}); evaluate on the dataset the model was trained for")
     dataset = build_dataset(videos, spec, "test", pool=pool, shuffle=False)
-    sums: dict[int, torch.Tensor] = {}
-    labels: dict[int, int] = {}
-    for scores, batch_labels, video_ids in predict_batches(model, iter_clip_batches(dataset.dataset, batch_size),
-                                                           device=torch.device("cpu")):
-        for score, label, video in zip(scores, batch_labels.tolist(), video_ids.tolist()):
-            sums[video] = sums.get(video, 0) + score
-            labels[video] = label
+    videos_seen, scores, labels = score_videos(model, iter_clip_batches(dataset.dataset, batch_size))
     meter = ClassificationMeter(len(classes))
-    if sums:
-        order = sorted(sums)
-        meter.update(torch.stack([sums[v] for v in order]), torch.tensor([labels[v] for v in order]))
+    if len(videos_seen):
+        meter.update(torch.from_numpy(scores), torch.from_numpy(labels))
     metrics = {k.replace("samples", "videos"): v for k, v in meter.compute("test_").items() if k != "test_loss"}
-    metrics["test_videos_unreadable"] = float(len(videos) - len(sums))
-    if sums:
-        metrics.update(_benchmark_families(classes, [labels[v] for v in order],
-                                           [int(sums[v].argmax()) for v in order]))
+    metrics["test_videos_unreadable"] = float(len(videos) - len(videos_seen))
+    metrics.update(_benchmark_families(classes, labels.tolist(), scores.argmax(axis=1).tolist()))
     per_class = dict(zip(classes, (100.0 * meter.per_class_accuracy()).tolist()))
     return EvalReport(split, classes, metrics, per_class, meter.confusion.numpy(), spec.views_per_video("test"))
+
+
+def score_videos(model: torch.nn.Module, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax scores averaged over each video's views: (video ids, scores (videos, classes), labels)."""
+    outputs = list(predict_batches(model, batches, device=torch.device("cpu")))
+    if not outputs:
+        return np.zeros(0, np.int64), np.zeros((0, 0)), np.zeros(0, np.int64)
+    scores, labels, video_ids = (torch.cat(parts).numpy() for parts in zip(*outputs))
+    ids, per_video = average_scores_by_video(video_ids, scores)
+    _, label_of = average_scores_by_video(video_ids, labels[:, None])
+    return ids, per_video, label_of[:, 0].astype(np.int64)
 
 
 def _benchmark_families(classes: list[str], labels: list[int], predictions: list[int]) -> dict[str, float]:
     """On the built-in benchmark, top-1 per class family (``test_top1_family_A``): overall
     accuracy can hide a model at chance on the reversal pairs."""
-    from .synthetic import CLASSES, accuracy_by_group
+    from ..data.synthetic import CLASSES, accuracy_by_group
 
-    if classes != [c.name for c in CLASSES]:
+    if classes != [c.name for c in CLASSES] or not labels:
         return {}
     groups = accuracy_by_group(labels, predictions)
     return {f"test_top1_{key.replace(' ', '_')}": 100.0 * value
@@ -111,7 +105,7 @@ def log_report(client, run_id: str, report: EvalReport) -> None:
     """Test metrics and the report files into an MLflow run."""
     import tempfile
 
-    from .tracking import log_metrics
+    from ..tracking import log_metrics
 
     log_metrics(client, run_id, report.metrics, step=0)
     with tempfile.TemporaryDirectory() as folder:
@@ -121,9 +115,6 @@ def log_report(client, run_id: str, report: EvalReport) -> None:
 
 def predict_files(checkpoint: str | Path, paths: list[str], top: int = 5) -> list[dict]:
     """Top-``top`` classes per file on the centre clip; unreadable files get an ``error``."""
-    from .data import to_model_input
-    from .decoding import BadVideo, decode_views
-
     model, config, classes = load_trained(checkpoint)
     results = []
     for path in paths:

@@ -1,94 +1,19 @@
-"""The built-in temporal benchmark: small H.264 videos whose class only time can tell.
+"""Rendering one video of the benchmark: an actor that moves as its class says, amid clutter.
 
-``python run.py data synth --out DIR`` writes a dataset folder (``classes.txt``,
-``train.txt``/``val.txt``/``test.txt``, ``synth.json``, ``videos/<class>/*.mp4``) that the
-rest of the project reads like any other. Each video shows a randomly shaped, coloured and
-textured *actor* (radius 17-24% of the frame, so its rotation is visible) on a random
-low-frequency background with static clutter, 1-3 moving distractors, camera jitter and
-pixel noise, so no single frame gives the class away.
-
-Family A, reversal pairs: the second class of a pair is the first played backwards, so
-both classes have exactly the same set of frames. A per-frame 2D model is at chance within
-a pair, and so is any model whose only temporal operators are symmetric in time (centred
-max pooling, global pooling): the official SmallBig blocks are invariant to reversal.
-
-Family B, order without direction: classes that visit the same positions (same per-frame
-distribution) in a different order, each unchanged in distribution by reversal. A per-frame
-model is at chance; temporal context, symmetric or not, can separate them. ``fast_*``
-moves 3-6 px per frame (at 64 px), beyond a 3x3x3 window's reach.
-
-:data:`CLASSES` lists every class with its family, group and property; the README repeats it.
+Each video shows a randomly shaped, coloured and textured *actor* (radius 17-24% of the
+frame, so its rotation is visible) on a random low-frequency background with static
+clutter, 1-3 moving distractors, camera jitter and pixel noise, so no single frame gives
+the class away. The second class of each reversal pair is rendered as its partner, then
+played backwards (:data:`~.classes.REVERSED_OF`).
 """
 from __future__ import annotations
 
-import json
-import os
-import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from .annotations import VideoRecord, write_dataset_folder
-from .video_io import write_video
-
-
-@dataclass(frozen=True)
-class SynthClass:
-    name: str
-    family: str  # "A" (reversal pair) or "B" (order without direction)
-    group: str  # classes to be told apart from each other
-    property: str  # what separates them, and why a frame alone cannot
-
-
-CLASSES: tuple[SynthClass, ...] = (
-    SynthClass("slide_left_to_right", "A", "slide", "actor crosses the frame left to right"),
-    SynthClass("slide_right_to_left", "A", "slide", "the same clip reversed: right to left"),
-    SynthClass("approach", "A", "approach", "actor grows from small to large (comes closer)"),
-    SynthClass("recede", "A", "approach", "the same clip reversed: shrinks (moves away)"),
-    SynthClass("rotate_clockwise", "A", "rotate", "textured actor turns clockwise 6-12 deg per frame"),
-    SynthClass("rotate_anticlockwise", "A", "rotate", "the same clip reversed: anticlockwise"),
-    SynthClass("fade_in", "A", "fade", "actor goes from faint to opaque"),
-    SynthClass("fade_out", "A", "fade", "the same clip reversed: opaque to faint"),
-    SynthClass("ring_then_square", "A", "blink order", "a ring blinks, a square blinks a quarter to half a clip later"),
-    SynthClass("square_then_ring", "A", "blink order", "the same clip reversed: square first, then ring"),
-    SynthClass("sweep_once", "B", "sweep", "one smooth there-and-back sweep (cosine, random phase)"),
-    SynthClass("sweep_twice", "B", "sweep", "two sweeps: there and back at double speed"),
-    SynthClass("sweep_shuffled", "B", "sweep", "the positions of one sweep in random order"),
-    SynthClass("bounce_once", "B", "bounce", "actor bounces off the floor once per clip"),
-    SynthClass("bounce_twice", "B", "bounce", "two bounces per clip (same heights, double rate)"),
-    SynthClass("pulse_periodic", "B", "pulse", "actor lights up briefly every quarter clip (1/4 of frames lit)"),
-    SynthClass("pulse_once", "B", "pulse", "actor lights up once for a quarter of the clip (1/4 of frames lit)"),
-    SynthClass("fast_sweep", "B", "fast", "smooth back-and-forth at 3-6 px per frame (triangle wave)"),
-    SynthClass("fast_shuffled", "B", "fast", "the positions of a fast sweep in random order"),
-)
-
-# Each reversal pair is rendered once: the second class plays the first backwards.
-_REVERSED = {"slide_right_to_left": "slide_left_to_right", "recede": "approach",
-             "rotate_anticlockwise": "rotate_clockwise", "fade_out": "fade_in",
-             "square_then_ring": "ring_then_square"}
-SPLIT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
-
-
-def class_names() -> list[str]:
-    return [c.name for c in CLASSES]
-
-
-def flip_label_map() -> dict[int, int]:
-    """Class swaps under a horizontal flip: a mirrored slide goes the other way, a mirrored
-    rotation turns the other way; every other class (approach, fade, blinks, family B) keeps
-    its label. Pass it as ``ClipSpec.flip_label_map`` when training with flips."""
-    names = class_names()
-    pairs = [("slide_left_to_right", "slide_right_to_left"), ("rotate_clockwise", "rotate_anticlockwise")]
-    swap = {}
-    for a, b in pairs:
-        swap[names.index(a)], swap[names.index(b)] = names.index(b), names.index(a)
-    return swap
-
-
-# ---------------------------------------------------------------- rendering
+from .classes import REVERSED_OF, class_names
 
 
 @dataclass
@@ -224,7 +149,7 @@ def render_video(name: str, size: int = 64, frames: int = 32, seed: int | Sequen
         raise ValueError(f"unknown synthetic class {name!r}; expected one of {class_names()}")
     if size % 2 or size < 16 or frames < 8:
         raise ValueError(f"size must be even and >= 16, frames >= 8 (got {size}, {frames})")
-    forward = _REVERSED.get(name, name)
+    forward = REVERSED_OF.get(name, name)
     rng = np.random.default_rng(seed)
     scene = _Scene(size, frames, rng)
     state = _trajectory(forward, scene)
@@ -266,78 +191,6 @@ def render_video(name: str, size: int = 64, frames: int = 32, seed: int | Sequen
         for axis in range(2):
             hit = (d_pos[:, axis] < pad) | (d_pos[:, axis] > c - pad)
             d_vel[hit, axis] *= -1
-    if name in _REVERSED:
+    if name in REVERSED_OF:
         out = out[::-1].copy()
     return out
-
-
-# ---------------------------------------------------------------- writing the dataset
-
-
-def _write_one(job: tuple[str, str, int, int, int, int, int]) -> str:
-    path, name, class_index, index, size, frames, seed = job
-    # The same (seed, class, index) draws the same video, whichever process writes it.
-    video = render_video(name, size, frames, seed=[seed, class_index, index])
-    write_video(path, video, fps=12, options={"threads": "1"})  # parallel across processes instead
-    return path
-
-
-def write_synthetic(out: str | os.PathLike, videos_per_class: int = 30, size: int = 64, frames: int = 32,
-                    seed: int = 0, workers: int | None = None) -> dict:
-    """Write the benchmark as a dataset folder; returns a summary (counts, seconds).
-
-    Splits are 70/15/15 per class (at least one video in each split per class).
-    """
-    if videos_per_class < 3:
-        raise ValueError("videos_per_class must be >= 3 (one each for train, val and test)")
-    out = Path(out)
-    started = time.perf_counter()
-    names = class_names()
-    jobs, splits = [], {"train": [], "val": [], "test": []}
-    n_val = max(1, round(videos_per_class * SPLIT_FRACTIONS["val"]))
-    n_test = max(1, round(videos_per_class * SPLIT_FRACTIONS["test"]))
-    n_train = videos_per_class - n_val - n_test
-    for class_index, name in enumerate(names):
-        folder = out / "videos" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for index in range(videos_per_class):
-            path = folder / f"{name}_{index:04d}.mp4"
-            jobs.append((str(path), name, class_index, index, size, frames, seed))
-            split = "train" if index < n_train else "val" if index < n_train + n_val else "test"
-            splits[split].append(VideoRecord(str(path), class_index))
-    workers = workers or os.cpu_count() or 1
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(_write_one, jobs, chunksize=8))
-    else:
-        for job in jobs:
-            _write_one(job)
-    write_dataset_folder(out, names, splits)
-    meta = {
-        "generator": "pipelines.synthetic", "size": size, "frames": frames, "seed": seed, "fps": 12,
-        "videos_per_class": videos_per_class, "splits": {k: len(v) for k, v in splits.items()},
-        "classes": [asdict(c) for c in CLASSES],
-    }
-    (out / "synth.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    return {"out": str(out), "classes": len(names), "videos": len(jobs), "splits": meta["splits"],
-            "seconds": round(time.perf_counter() - started, 2)}
-
-
-def accuracy_by_group(labels: Sequence[int], predictions: Sequence[int]) -> dict[str, float]:
-    """Accuracy overall, per family and per group: a model can be right overall yet at chance on A."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    correct = labels == predictions
-    result = {"overall": float(correct.mean()) if len(labels) else float("nan")}
-    for key, members in _partitions().items():
-        chosen = np.isin(labels, members)
-        if chosen.any():
-            result[key] = float(correct[chosen].mean())
-    return result
-
-
-def _partitions() -> dict[str, list[int]]:
-    parts: dict[str, list[int]] = {}
-    for index, c in enumerate(CLASSES):
-        parts.setdefault(f"family {c.family}", []).append(index)
-        parts.setdefault(f"{c.family}: {c.group}", []).append(index)
-    return parts

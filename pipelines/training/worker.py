@@ -1,0 +1,165 @@
+"""Inside each Ray Train worker: restore, then for every epoch train, validate and report.
+
+The worker gets a typed :class:`WorkerPlan` from the driver and runs a :class:`TrainLoop`,
+whose methods are the steps of an epoch. A report is what makes an epoch count: its metrics
+reach MLflow from the controller only once Ray has registered the report's checkpoint
+(``pipelines.training.reporting``), and the loop waits for that registration before it starts
+the next epoch. So whenever a worker dies, the epochs that count are exactly those whose
+checkpoint Ray knows, a restarted worker group resumes after the last of them, and no epoch
+is logged twice.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..config import ExperimentConfig
+from ..data.batches import iter_clip_batches
+from ..data.health import RemoteTally
+from .checkpoints import load_checkpoint, save_checkpoint
+from .step import amp_dtype, build_model_for, cosine_with_warmup, train_epoch, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What every worker needs from the driver (it crosses process boundaries, so plain fields)."""
+
+    experiment: dict  # ExperimentConfig.to_dict()
+    classes: list[str]
+    world_size: int
+    steps_per_epoch: int  # full batches per worker per epoch (incomplete ones are dropped)
+    train_health: RemoteTally | None = None  # the training set's tally: clips per epoch, skipped videos
+
+    @property
+    def config(self) -> ExperimentConfig:
+        return ExperimentConfig.from_dict(self.experiment)
+
+
+class TrainLoop:
+    """One worker's model, optimizer and schedule, and the steps of an epoch as short methods."""
+
+    def __init__(self, plan: WorkerPlan) -> None:
+        import ray.train
+        import ray.train.torch
+
+        self.plan, self.config = plan, plan.config
+        self.rank = ray.train.get_context().get_world_rank()
+        torch.manual_seed(self.config.run.seed + self.rank)
+        self.device = ray.train.torch.get_device()
+        self.memory_format = torch.channels_last_3d if self.config.model.channels_last else torch.contiguous_format
+        self.dtype = amp_dtype(self.config.optim.amp, self.device)
+        self.checkpoint = ray.train.get_checkpoint()  # when resuming, its weights replace any 2D init
+        model = build_model_for(self.config, len(plan.classes), inflate=self.checkpoint is None)
+        self.model = model.to(self.device).to(memory_format=self.memory_format)
+        optim = self.config.optim
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=optim.scaled_lr(self.config.data.batch_size * plan.world_size),
+            momentum=optim.momentum, weight_decay=optim.weight_decay)
+        steps = plan.steps_per_epoch
+        self.scheduler = cosine_with_warmup(self.optimizer, steps * optim.epochs, int(steps * optim.warmup_epochs))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+        self.start_epoch = 0
+
+    def restore(self) -> None:
+        """Load the last registered checkpoint (if any); the data tally then replays from its next epoch."""
+        if self.checkpoint is not None:
+            with self.checkpoint.as_directory() as folder:
+                state = load_checkpoint(folder)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            self.start_epoch = state["epoch"] + 1
+            if self.rank == 0:
+                log.info("resuming from epoch %d", self.start_epoch)
+        if self.rank == 0 and self.plan.train_health is not None:
+            self.plan.train_health.rewind(self.start_epoch)  # same clips as an uninterrupted run
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+
+    def train(self, ddp_model, shard, epoch: int) -> dict[str, float]:
+        """One epoch on this worker's shard; incomplete batches are dropped (a one-clip batch
+        cannot be batch-normalised where maps are 1x1), as PySlowFast and MMAction2 do."""
+        batches = iter_clip_batches(shard, self.config.data.batch_size, device=self.device, drop_last=True)
+        return train_epoch(ddp_model, batches, self.optimizer, self.scheduler, self.scaler,
+                           num_classes=len(self.plan.classes), device=self.device, dtype=self.dtype,
+                           label_smoothing=self.config.optim.label_smoothing, memory_format=self.memory_format,
+                           progress=self.progress(epoch) if self.rank == 0 else None)
+
+    def progress(self, epoch: int, every_s: float = 15.0):
+        """Rank 0's line every ``every_s`` seconds: clips done of the epoch and the running loss."""
+        expected = self.plan.steps_per_epoch * self.plan.world_size * self.config.data.batch_size
+        start = last = time.perf_counter()
+
+        def show(clips_done: int, loss: float) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            if now - last >= every_s:
+                last = now
+                done = clips_done * self.plan.world_size
+                log.info("epoch %d/%d  ~%d%% (%d clips, %.1f clips/s)  loss %.3f", epoch + 1,
+                         self.config.optim.epochs, min(100, 100 * done // max(1, expected)), done,
+                         done / (now - start), loss)
+
+        return show
+
+    def validate(self, shard) -> dict[str, float]:
+        """Top-k on the centre clip of every validation video, summed over the workers."""
+        batches = iter_clip_batches(shard, self.config.data.batch_size, device=self.device)
+        meter = validate(self.model, batches, num_classes=len(self.plan.classes), device=self.device,
+                         dtype=self.dtype, memory_format=self.memory_format)
+        return meter.all_reduce().compute("val_")
+
+    def data_health(self, epoch: int) -> dict[str, float]:
+        """Clips served and videos skipped in ``epoch`` (rank 0 asks the tally; others report nothing)."""
+        if self.rank != 0 or self.plan.train_health is None:
+            return {}
+        health = self.plan.train_health.summary(epoch)
+        for reason, count in health["skipped_by_reason"].items():
+            log.warning("epoch %d: skipped %d video(s): %s", epoch + 1, count, reason)
+        return {"clips_served": float(health["clips_served"]), "videos_skipped": float(health["videos_skipped"])}
+
+    def report(self, metrics: dict[str, float], epoch: int) -> None:
+        """Report the epoch with rank 0's checkpoint, then wait until Ray has registered it."""
+        import ray.train
+        from ray.train import CheckpointConsistencyMode
+
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = None
+            if self.rank == 0:
+                save_checkpoint(folder, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                                scaler=self.scaler, epoch=epoch, classes=self.plan.classes,
+                                config=self.config.to_dict())
+                checkpoint = ray.train.Checkpoint.from_directory(folder)
+            ray.train.report(metrics, checkpoint=checkpoint)
+        ray.train.get_all_reported_checkpoints(consistency_mode=CheckpointConsistencyMode.COMMITTED)
+
+    def run(self) -> None:
+        import ray
+        import ray.train
+        import ray.train.torch
+
+        self.restore()
+        ddp_model = ray.train.torch.prepare_model(self.model, move_to_device=False)
+        if self.config.model.compile:
+            ddp_model = torch.compile(ddp_model)
+        train_shard, val_shard = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val")
+        for epoch in range(self.start_epoch, self.config.optim.epochs):
+            metrics = self.train(ddp_model, train_shard, epoch)
+            metrics.update(self.validate(val_shard))
+            metrics.update(self.data_health(epoch))
+            metrics["epoch"] = epoch
+            metrics["node_id"] = ray.get_runtime_context().get_node_id()  # where each rank trained
+            self.report(metrics, epoch)
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """The function Ray Train runs on every worker (``config["plan"]`` is a :class:`WorkerPlan`)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    TrainLoop(config["plan"]).run()
