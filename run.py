@@ -1,17 +1,16 @@
 #!/usr/bin/env python
 """Command line for SmallBigNet research: models, data, training, sweeps.
 
-    python run.py flops --model smallbig_r23_full --frames 8 --size 224 --classes 400
-    python run.py models                      # every registered model
-    python run.py bench model                 # SmallBig vs 2D step time against GMACs
-    python run.py train --model smallbig_r23_full --preset laptop --data synthetic --name first
-    python run.py eval --checkpoint runs/first/checkpoint_... --data DIR
-    python run.py predict --checkpoint CKPT video.mp4
     python run.py ablation --grid receptive_field   # the paper's Table 4 on Ray Tune (the main job)
     python run.py ablation --list             # every grid and its rows
-    python run.py ui                          # the MLflow UI for the local store
+    python run.py train --model smallbig_r23_full --preset laptop --data synthetic --name first
+    python run.py eval --checkpoint runs/first --data DIR       # a run folder: its latest checkpoint
+    python run.py predict --checkpoint runs/first video.mp4
+    python run.py flops --model smallbig_r23_full --frames 8 --size 224 --classes 400
+    python run.py models                      # every registered model
     python run.py data synth --out data/synth # the built-in temporal benchmark (dataset folder)
-    python run.py bench data                  # clips/s: one process, DataLoader, Ray Data
+    python run.py ui                          # the MLflow UI for the local store
+    python run.py bench train|model|data      # speed against baselines measured in the same run
 """
 from __future__ import annotations
 
@@ -186,6 +185,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.model_step import main as bench_main
     elif args.what == "data":
         from benchmarks.data_loading import main as bench_main
+    elif args.what == "train":
+        from benchmarks.training import main as bench_main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     return bench_main(args.rest + (["--json"] if args.json else []))
@@ -269,7 +270,7 @@ def add_tools(commands) -> None:
     synth.set_defaults(func=cmd_data)
 
     bench = commands.add_parser("bench", help="speed benchmarks (see benchmarks/)")
-    bench.add_argument("what", choices=["model", "data"])
+    bench.add_argument("what", choices=["model", "data", "train"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
     bench.set_defaults(func=cmd_bench)

@@ -37,7 +37,7 @@ def memorisable_batches(steps: int, batch: int, classes: int, frames: int, size:
 
 def measure(model_name: str = "smallbig_r50_full", *, device: str = "cpu", amp: str = "bf16", steps: int = 50,
             batch: int = 16, frames: int = 8, size: int = 224, classes: int = 400, lr: float = 0.01,
-            threads: int = 2) -> dict:
+            threads: int = 2, options: dict | None = None) -> dict:
     import smallbig
 
     dev = torch.device(device)
@@ -46,7 +46,7 @@ def measure(model_name: str = "smallbig_r50_full", *, device: str = "cpu", amp: 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     dtype = AMP_DTYPES[amp]
-    model = smallbig.build_model(model_name, num_classes=classes, num_frames=frames)
+    model = smallbig.build_model(model_name, num_classes=classes, num_frames=frames, **(options or {}))
     model = model.to(dev).to(memory_format=torch.channels_last_3d)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     scheduler = cosine_with_warmup(optimizer, steps, max(1, steps // 10))

@@ -96,11 +96,14 @@ def fit_decode_pool(train_workers: int = 0, cpus_per_worker: float = 1.0, cluste
 
 
 def worker_resources(config: ExperimentConfig, cluster_cpus: float, *, total_cpus: float | None = None,
-                     decode_cpus: float | None = None) -> tuple[float, "DecodePool"]:
+                     decode_cpus: float | None = None, cached: bool = False) -> tuple[float, "DecodePool"]:
     """CPUs per training worker and a decode pool that fit together.
 
-    On GPUs a worker needs little CPU; on CPUs half the machine trains and half decodes,
-    so the decode actors always find room (a pool that cannot start hangs the run). On a
+    With a decoded-clip cache nothing decodes while the workers train, so on CPUs they get
+    every CPU of their share (the pool is then only used for the multi-view test, after
+    training). On GPUs a worker needs little CPU; on CPUs without a cache half the machine
+    trains and half decodes, so the decode actors always find room (a pool that cannot
+    start hangs the run). On a
     cluster with decode nodes (``DECODE_LABEL``) the decoders have those to themselves and
     training gets the CPUs of the other nodes; a run given a share of the cluster
     (``cluster_cpus`` of ``total_cpus``, a sweep's trials side by side) gets the same share
@@ -118,23 +121,28 @@ def worker_resources(config: ExperimentConfig, cluster_cpus: float, *, total_cpu
         train_cpus = (total_cpus - decode_cpus) * share
         decode_cpus = max(1.0, decode_cpus * share)
     else:
-        train_cpus = cluster_cpus / 2
+        train_cpus = cluster_cpus if cached else cluster_cpus / 2
     if config.run.cpus_per_worker is not None:
         cpus = config.run.cpus_per_worker
     elif config.run.gpus_per_worker > 0:
         cpus = 1.0
+    elif cached:
+        cpus = max(0.25, train_cpus / workers)
     else:
         cpus = max(0.25, min(1.0, train_cpus / workers))
-    return cpus, fit_decode_pool(workers, cpus, cluster_cpus, decode_cpus=decode_cpus)
+    pool = fit_decode_pool(0 if cached else workers, cpus, cluster_cpus, decode_cpus=decode_cpus)
+    return cpus, pool
 
 
 def plan_concurrency(base: ExperimentConfig, trials: int, max_concurrent: int | None,
-                     resources: dict[str, float] | None = None) -> tuple[int, float | None]:
+                     resources: dict[str, float] | None = None, *, cached: bool = False) -> tuple[int, float | None]:
     """How many trials run side by side, and the CPU share each sizes itself to.
 
     On GPUs: as many as the cluster's GPUs hold (every trial, when an autoscaling cluster
     has none yet: their requests are what makes it add GPU nodes). On CPUs: each training
-    worker needs a CPU to train and one to decode, so 2 CPUs hold one single-worker trial.
+    worker needs a CPU to train and, unless the clips are cached, one to decode, so 2 CPUs
+    hold two cached single-worker trials (one's start-up overlaps the other's training) or one
+    streaming one.
     """
     if resources is None:
         import ray
@@ -148,7 +156,7 @@ def plan_concurrency(base: ExperimentConfig, trials: int, max_concurrent: int | 
         per_trial = workers * base.run.gpus_per_worker
         concurrent = int(gpus // per_trial) if gpus >= per_trial else trials
     else:
-        concurrent = int(cpus // (2 * workers))
+        concurrent = int(cpus // (workers if cached else 2 * workers))
     concurrent = max(1, min(concurrent, trials))
     share = None if base.run.gpus_per_worker > 0 else cpus / concurrent
     return concurrent, share

@@ -33,6 +33,7 @@ class DataSection:
     path: str = "synthetic"  # a dataset folder (classes.txt, train/val/test.txt) or "synthetic"
     clip: ClipSpec = field(default_factory=ClipSpec)
     batch_size: int = 8  # per training worker
+    cache: str = "auto"  # decoded clips in Ray's object store: auto (when they fit), memory, none
     max_bad_fraction: float = 0.05
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)  # the built-in benchmark's size
 

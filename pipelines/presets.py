@@ -57,7 +57,7 @@ def _laptop() -> ExperimentConfig:
         preset="laptop",
         model=ModelSection(name="smallbig_r23_full", options={"base_width": 16}),
         data=DataSection(clip=clip_spec("synthetic", stride=2, crop=48, train_short=(52, 60), eval_short=52,
-                                        test_short=52, flip=False), batch_size=8),
+                                        test_short=52, flip=False), batch_size=8, cache="memory"),
         optim=OptimSection(lr=0.02, base_batch=8, epochs=6, warmup_epochs=1),
     )
 

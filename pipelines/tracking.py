@@ -17,6 +17,9 @@ from . import storage as storage_rules
 
 
 RUN_NAME_TAG = "mlflow.runName"
+# MLflow 3's UI opens an experiment by its kind; untagged, it guesses GenAI and shows empty trace
+# views. This is the value its own kind selector writes for model-training experiments.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 def tracking_uri(storage: str = "runs") -> str:
@@ -62,11 +65,14 @@ def get_experiment_id(client: MlflowClient, name: str, storage: str = "runs") ->
     """
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if EXPERIMENT_KIND[0] not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
         return experiment.experiment_id
+    tags = dict([EXPERIMENT_KIND])
     try:
         if is_server(client.tracking_uri):
-            return client.create_experiment(name)
-        return client.create_experiment(name, artifact_location=f"{artifact_root(storage)}/{name}")
+            return client.create_experiment(name, tags=tags)
+        return client.create_experiment(name, artifact_location=f"{artifact_root(storage)}/{name}", tags=tags)
     except Exception:  # another process created it first
         return client.get_experiment_by_name(name).experiment_id
 

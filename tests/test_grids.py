@@ -106,6 +106,13 @@ def test_trials_run_side_by_side_as_far_as_the_cluster_holds_them(resources, ove
     assert plan_concurrency(base, 6, 3, resources)[0] == 3
 
 
+def test_cached_trials_need_no_decode_cpu_so_twice_as_many_run_side_by_side():
+    from pipelines.cluster import plan_concurrency
+
+    assert plan_concurrency(preset("laptop"), 6, None, {"CPU": 2}, cached=True) == (2, 1.0)
+    assert plan_concurrency(preset("laptop"), 6, None, {"CPU": 8}, cached=True) == (6, 8 / 6)
+
+
 def test_on_the_builtin_benchmark_the_test_metrics_split_by_class_family():
     from pipelines.data.synthetic import CLASSES
     from pipelines.training.testing import _benchmark_families

@@ -59,3 +59,17 @@ def test_train_and_ablation_take_compile_as_a_switch():
     assert run.experiment_from_args(parser.parse_args(["train", "--preset", "smoke", "--compile"])).model.compile
     assert not run.experiment_from_args(parser.parse_args(["ablation", "--preset", "smoke"])).model.compile
     assert not preset("laptop").model.compile  # off by default until measured to help
+
+
+@pytest.mark.slow
+def test_bench_train_reports_ray_torch_and_the_ceiling_per_case(capsys, tmp_path):
+    code = run.main(["bench", "train", "--json", "--preset", "smoke", "--epochs", "2", "--videos", "8",
+                     "--ceiling-steps", "2", "--storage", str(tmp_path)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    laptop, streaming = report["laptop"], report["streaming"]
+    assert laptop["ray"] > 0 and laptop["torch"] > 0 and laptop["ceiling"] > 0
+    assert {"model", "options", "clip", "batch", "threads"} <= set(laptop)
+    assert streaming["ray"] > 0 and streaming["torch"] > 0 and streaming["clip"] == [8, 112, 112]
+    assert laptop["details"]["ray"]["decoders_started"] == 0  # cached: nothing decodes while training
+    assert streaming["details"]["ray"]["decoders_started"] == 1  # one decoder for every epoch

@@ -169,9 +169,10 @@ def cluster():
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def submit(cluster, tmp_path, args: list[str], *, wait: bool = True):
+def submit(cluster, tmp_path, args: list[str], *, wait: bool = True, env_vars: dict | None = None):
     """`ray job submit` as cluster/README.md says, with the server's port in the runtime env."""
     runtime_env = yaml.safe_load((ROOT / "cluster" / "runtime_env.yaml").read_text())
+    runtime_env["env_vars"].update(env_vars or {})
     # The same ${RAY_HEAD_IP} expansion as on a cloud cluster (the nodes run with RAY_HEAD_IP=127.0.0.1).
     runtime_env["env_vars"]["MLFLOW_TRACKING_URI"] = f"http://${{RAY_HEAD_IP}}:{cluster['mlflow_port']}"
     runtime_env["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
@@ -204,7 +205,8 @@ def test_job_submitted_to_two_nodes_trains_decodes_on_the_decode_node_and_is_tra
     started = time.monotonic()
     submission_id, done = submit(cluster, tmp_path, ["train", "--preset", "smoke", "--data", str(data), "--name",
                                                      "multinode", "--storage", (tmp_path / "runs").as_uri(),
-                                                     "--workers", "1", "--epochs", "1"])
+                                                     "--workers", "1", "--epochs", "1",
+                                                     "--set", "data.cache=none"])  # decode actors, not the cache
     elapsed = time.monotonic() - started
     output = done.stdout[-6000:] + done.stderr[-3000:]
     assert done.returncode == 0, output
@@ -275,10 +277,14 @@ def test_ablation_job_trains_trials_on_two_nodes_and_survives_losing_one(cluster
     grid = tmp_path / "two_rows.yaml"
     grid.write_text(yaml.safe_dump(TWO_ROWS))
     name = "multinode-sweep"
+    holds = tmp_path / "holds"  # every worker pauses after its first epoch until the node is gone
+    holds.mkdir()
+    (holds / "hold").touch()
     started = time.monotonic()
     submission_id, done = submit(cluster, tmp_path, [
         "ablation", "--grid", str(grid), "--preset", "smoke", "--data", str(data), "--name", name,
-        "--storage", (tmp_path / "runs").as_uri(), "--epochs", str(SWEEP_EPOCHS), "--max-concurrent", "2"], wait=False)
+        "--storage", (tmp_path / "runs").as_uri(), "--epochs", str(SWEEP_EPOCHS), "--max-concurrent", "2"], wait=False,
+        env_vars={"PIPELINES_HOLD_DIR": str(holds)})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     jobs = JobSubmissionClient(cluster["dashboard"])
     client = MlflowClient(tracking_uri=cluster["mlflow"])
@@ -310,6 +316,7 @@ def test_ablation_job_trains_trials_on_two_nodes_and_survives_losing_one(cluster
         victim = next(row for row, nodes in before.items() if nodes == doomed)
         os.killpg(train_node.pid, signal.SIGKILL)  # the node is gone: raylet, its agents and workers
         killed = time.monotonic()
+        (holds / "hold").unlink()  # the other trial goes on; the victim resumes elsewhere
         wait_for("the sweep", lambda: jobs.get_job_status(submission_id).is_terminal(), 420)
     finally:
         if not jobs.get_job_status(submission_id).is_terminal():

@@ -110,3 +110,28 @@ def test_a_killed_worker_restarts_from_the_last_checkpoint(workspace):
     client, runs = mlflow_runs("killed")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert logged_epochs(client, runs[0].info.run_id) == [0, 1, 2]  # each epoch counted once
+
+
+def epoch_metric(client, run_id, key):
+    return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+@pytest.mark.slow
+def test_a_streamed_run_starts_its_decoders_once_and_serves_every_video_once_per_epoch(workspace):
+    result = fit(smoke(workspace, "streamed", **{"optim.epochs": 3, "run.workers": 1, "data.cache": "none"}),
+                 run_test=False)
+    assert result.metrics["train_decoders_started"] == 1  # one actor for three epochs, not three
+    assert result.metrics["val_decoders_started"] == 1  # validation decoded once, reused every epoch
+    client, runs = mlflow_runs("streamed")
+    assert epoch_metric(client, runs[0].info.run_id, "videos_served") == [3 * 4] * 3
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_metrics_run_after_run(workspace):
+    histories = []
+    for name in ("same-seed-a", "same-seed-b"):
+        fit(smoke(workspace, name, **{"run.workers": 1}), run_test=False)
+        client, runs = mlflow_runs(name)
+        histories.append({key: epoch_metric(client, runs[0].info.run_id, key)
+                          for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr")})
+    assert histories[0] == histories[1]

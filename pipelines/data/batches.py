@@ -53,3 +53,16 @@ def iter_clip_batches(shard, batch_size: int, *, mean: Sequence[float] = MEAN, s
         if device is not None:
             labels = labels.to(device)
         yield ClipBatch(to_model_input(batch["clip"], mean, std, device), labels, batch["video"], batch["view"])
+
+
+def to_batch(samples: Sequence, device=None, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> ClipBatch:
+    """A :class:`ClipBatch` from decoded samples (anything with ``clip``, ``label`` and ``video``)."""
+    import numpy as np
+    import torch
+
+    labels = torch.as_tensor([s.label for s in samples], dtype=torch.int64)
+    videos = torch.as_tensor([s.video for s in samples], dtype=torch.int64)
+    if device is not None:
+        labels = labels.to(device)
+    return ClipBatch(to_model_input(np.stack([s.clip for s in samples]), mean, std, device), labels, videos,
+                     torch.zeros_like(videos))

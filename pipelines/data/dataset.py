@@ -17,6 +17,7 @@ workers or Ray Data never starts it, so its size comes from ``pipelines.cluster.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -25,7 +26,7 @@ import numpy as np
 
 from .annotations import VideoList, VideoRecord
 from .decoding import DecodeClips
-from .health import DataHealth, RemoteTally
+from .health import RemoteTally, remote_tally
 from .sampling import MODES, ClipSpec
 
 
@@ -42,6 +43,15 @@ class DecodePool:
     def __post_init__(self) -> None:
         if self.num_cpus <= 0 or self.min_actors < 1 or self.max_actors < self.min_actors or self.batch_size < 1:
             raise ValueError(f"invalid decode pool {self}")
+
+    def per_worker(self, workers: int) -> "DecodePool":
+        """One training worker's share of the pool, at a fixed size (its actors start once per run):
+        whole actors when there are enough to go round, else one smaller actor each."""
+        if self.max_actors >= workers:
+            count = self.max_actors // workers
+            return dataclasses.replace(self, min_actors=count, max_actors=count)
+        return dataclasses.replace(self, num_cpus=round(self.num_cpus * self.max_actors / workers, 3),
+                                   min_actors=1, max_actors=1)
 
 
 @dataclass
@@ -66,10 +76,10 @@ def build_dataset(videos: VideoList, spec: ClipSpec, mode: str, *, pool: DecodeP
                   shuffle: bool | None = None, health: RemoteTally | None = None) -> ClipDataset:
     """A Ray Dataset yielding clips of ``videos`` in ``mode`` (train, eval or test).
 
-    - ``epoch=None``: every pass over the dataset is the next epoch (from ``start_epoch``),
-      which is what a Ray Train loop needs; clips re-sample each pass and a given
-      (epoch, video) always yields the same clip. An int fixes the epoch (the per-epoch
-      dataset of a driver-side loop). Eval and test clips do not depend on the epoch.
+    - ``epoch=None``: every pass over the dataset is the next epoch (from ``start_epoch``);
+      clips re-sample each pass and a given (epoch, video) always yields the same clip. An
+      int fixes the epoch. Eval and test clips do not depend on the epoch. (Training runs
+      use ``sources.StreamedClips`` instead: one pass for the whole run, split by worker.)
     - ``shuffle`` (default: only in training) permutes the videos once and the order of
       blocks of ``pool.batch_size`` videos on every pass; mix further with
       ``local_shuffle_buffer_size`` in ``pipelines.data.batches.iter_clip_batches``.
@@ -83,13 +93,7 @@ def build_dataset(videos: VideoList, spec: ClipSpec, mode: str, *, pool: DecodeP
     if len(videos) == 0:
         raise ValueError(f"{videos.source or 'dataset'}: no videos")
     if health is None:
-        # On this process's node (as Ray Data places its split coordinator): a zero-CPU actor
-        # may otherwise land on any node, and losing that node would fail the run with it.
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        health = RemoteTally(ray.remote(num_cpus=0, scheduling_strategy=here)(DataHealth).remote(
-            len(videos), max_bad_fraction, start_epoch, name=videos.source or mode))
+        health = remote_tally(len(videos), max_bad_fraction, start_epoch, name=videos.source or mode)
     rows = video_rows(videos)
     shuffle = mode == "train" if shuffle is None else shuffle
     if shuffle:  # classes mixed within blocks; block order then changes every pass

@@ -132,12 +132,34 @@ def decode_views(path: str, label: int, spec: ClipSpec, mode: str, epoch: int,
     """
     reader = open_video(path, num_threads=num_threads, min_frames=spec.frames)
     rng = clip_rng(spec.seed, epoch, path) if mode == "train" else None
-    try:
-        clips = plan_clips(spec, mode, len(reader), rng)
-    except TooShortError as error:
-        raise BadVideo(path, "too_short", str(error)) from None
+    clips = _plan_clips(spec, mode, len(reader), rng, path)
     every = np.unique(np.concatenate(clips))
     frames = read_frames(reader, every, path, spec.min_side, spec.max_aspect)
+    return cut_views(frames, every, clips, rng, path, label, spec, mode)
+
+
+def views_from_frames(frames: np.ndarray, path: str, label: int, spec: ClipSpec, mode: str,
+                      epoch: int) -> list[tuple[np.ndarray, int]]:
+    """The views :func:`decode_views` gives, cut from a whole decoded video (the cache):
+    the same generator, drawn in the same order, over the same frames."""
+    if len(frames) < spec.frames:
+        raise BadVideo(path, "too_short", f"{len(frames)} frames, need {spec.frames}")
+    rng = clip_rng(spec.seed, epoch, path) if mode == "train" else None
+    clips = _plan_clips(spec, mode, len(frames), rng, path)
+    every = np.unique(np.concatenate(clips))
+    return cut_views(frames[every], every, clips, rng, path, label, spec, mode)
+
+
+def _plan_clips(spec: ClipSpec, mode: str, num_frames: int, rng, path: str) -> list[np.ndarray]:
+    try:
+        return plan_clips(spec, mode, num_frames, rng)
+    except TooShortError as error:
+        raise BadVideo(path, "too_short", str(error)) from None
+
+
+def cut_views(frames: np.ndarray, every: np.ndarray, clips: list[np.ndarray], rng, path: str, label: int,
+              spec: ClipSpec, mode: str) -> list[tuple[np.ndarray, int]]:
+    """Crop every planned clip out of ``frames`` (the frames ``every`` of the video, in order)."""
     height, width = frames.shape[1:3]
     check_size(path, height, width, spec.min_side, spec.max_aspect)
     crops = plan_crops(spec, mode, height, width, rng)
@@ -151,15 +173,17 @@ def decode_views(path: str, label: int, spec: ClipSpec, mode: str, epoch: int,
 
 
 class DecodeClips:
-    """The ``map_batches`` UDF: rows ``(path, label, video)`` in, one row per view out (a generator).
+    """The ``map_batches`` UDF: rows ``(path, label, video[, epoch])`` in, one row per view out.
 
     Output columns: ``clip`` uint8 ``(N, T, h, w, 3)``, ``label`` int64, ``video`` int64 (row
-    index in the annotation list, for averaging test views), ``view`` int64.
+    index in the annotation list, for averaging test views), ``view`` int64, ``epoch`` int64.
 
-    ``epoch=None`` (training in a Ray Train loop) asks ``health`` which epoch each video's
-    visit belongs to, so every pass over the dataset re-samples clips while a given
-    (epoch, video) always yields the same clip. ``health`` is a ``DataHealth`` actor handle
-    (or a local ``DataHealth``); skipped files and served clips are reported to it.
+    A row's ``epoch`` column, when there is one, says which epoch it belongs to (the training
+    stream of a whole run). Otherwise ``epoch`` fixes it, or ``epoch=None`` asks ``health``
+    which epoch each video's visit belongs to, so every pass over the dataset re-samples clips
+    while a given (epoch, video) always yields the same clip. ``health`` is a ``DataHealth``
+    actor handle (or a local ``DataHealth``); skipped files and served clips are reported to
+    it, and so is each start of this class (decode actors are meant to start once per run).
     """
 
     def __init__(self, spec: ClipSpec, mode: str, health: Any, epoch: int | None = None,
@@ -169,8 +193,11 @@ class DecodeClips:
         self.spec, self.mode, self.epoch, self.num_threads = spec, mode, epoch, num_threads
         self.health = health
         self._remote = hasattr(getattr(health, "record", None), "remote")
+        self._call("started")
 
     def _call(self, method: str, *args):
+        if self.health is None:  # nobody counts (a one-off decode)
+            return None
         if self._remote:
             import ray
 
@@ -179,7 +206,9 @@ class DecodeClips:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         videos = [int(v) for v in batch["video"]]
-        if self.epoch is None:
+        if "epoch" in batch:
+            epochs = [int(e) for e in batch["epoch"]]
+        elif self.epoch is None:
             epochs = self._call("claim", videos)
         else:
             epochs = [self.epoch] * len(videos)
@@ -193,7 +222,7 @@ class DecodeClips:
                 skipped.append((epoch, video, path, bad.reason, bad.detail))
                 continue
             served.append((epoch, video, len(decoded)))
-            outputs.append((video, decoded))
+            outputs.append((video, epoch, decoded))
         stop = self._call("record", served, skipped)
         if stop:
             raise TooManyBadVideos(stop)
@@ -204,15 +233,17 @@ class DecodeClips:
             yield _columns(group)
 
 
-def _columns(outputs: list[tuple[int, list[tuple[np.ndarray, int]]]]) -> dict[str, np.ndarray]:
-    rows = [(video, number, clip, label) for video, views in outputs for number, (clip, label) in enumerate(views)]
+def _columns(outputs: list[tuple[int, int, list[tuple[np.ndarray, int]]]]) -> dict[str, np.ndarray]:
+    rows = [(video, number, clip, label, epoch) for video, epoch, views in outputs
+            for number, (clip, label) in enumerate(views)]
     return {
         "clip": np.stack([r[2] for r in rows]),
         "label": np.asarray([r[3] for r in rows], np.int64),
         "video": np.asarray([r[0] for r in rows], np.int64),
         "view": np.asarray([r[1] for r in rows], np.int64),
+        "epoch": np.asarray([r[4] for r in rows], np.int64),
     }
 
 
-__all__ = ["REASONS", "BadVideo", "DataHealth", "DecodeClips", "TooManyBadVideos", "decode_views",
-           "check_size", "open_video", "read_frames", "read_frames_pyav"]
+__all__ = ["REASONS", "BadVideo", "DataHealth", "DecodeClips", "TooManyBadVideos", "check_size", "cut_views",
+           "decode_views", "open_video", "read_frames", "read_frames_pyav", "views_from_frames"]

@@ -36,6 +36,12 @@ class DataHealth:
         self.served: dict[int, Counter[int]] = defaultdict(Counter)  # epoch -> video -> times
         self.bad: dict[int, dict[int, tuple[str, str, str]]] = defaultdict(dict)  # epoch -> video -> why
         self.stopped: str | None = None
+        self.starts = 0  # decode workers (actors) that started reporting here
+
+    def started(self) -> int:
+        """Count one more decode worker; returns how many have started (once per run is the aim)."""
+        self.starts += 1
+        return self.starts
 
     # -- epochs
 
@@ -100,6 +106,9 @@ class DataHealth:
             "offenders": [{"path": p, "reason": r, "detail": d} for p, r, d in bad.values()],
         }
 
+    def started_count(self) -> int:
+        return self.starts
+
     def epochs(self) -> list[int]:
         return sorted(set(self.served) | set(self.bad))
 
@@ -122,3 +131,32 @@ class RemoteTally:
         import ray
 
         ray.get(self.actor.rewind.remote(epoch))
+
+    def record(self, served: list, skipped: list) -> None:
+        """Report what a worker served and skipped (see :meth:`DataHealth.record`); too many bad
+        videos raise :class:`TooManyBadVideos` here, in the worker that found them."""
+        import ray
+
+        stop = ray.get(self.actor.record.remote(served, skipped))
+        if stop:
+            raise TooManyBadVideos(stop)
+
+    def starts(self) -> int:
+        """How many decode workers have started for this dataset."""
+        import ray
+
+        return ray.get(self.actor.started_count.remote())
+
+
+def remote_tally(dataset_size: int, max_bad_fraction: float = 0.05, start_epoch: int = 0,
+                 name: str = "data") -> RemoteTally:
+    """A :class:`DataHealth` actor on this process's node (where Ray Data also places its split
+    coordinator): a zero-CPU actor may otherwise land on any node, and losing that node would
+    fail the run with it."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    actor = ray.remote(num_cpus=0, scheduling_strategy=here)(DataHealth).remote(
+        dataset_size, max_bad_fraction, start_epoch, name=name)
+    return RemoteTally(actor)

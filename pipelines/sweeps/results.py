@@ -166,6 +166,24 @@ def collect_results(client, experiment_id: str, parent_run_id: str, grid: Grid,
     return table
 
 
+def step_seconds(client, experiment_id: str, parent_run_id: str) -> float:
+    """Seconds the sweep's finished trials spent in training steps (``train_step_s`` over every epoch)."""
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+                              max_results=5000)
+    return sum(m.value for run in runs if run.info.status == "FINISHED"
+               for m in client.get_metric_history(run.info.run_id, "train_step_s"))
+
+
+def note_training_share(table: ResultsTable, steps: float, wall: float, concurrent: int, reused: int) -> dict:
+    """Add to the table's notes how much of the sweep's wall time its trials spent training; returns
+    the figures (for the parent MLflow run)."""
+    share = steps / wall if wall > 0 else 0.0
+    table.notes.append(f"time: {wall:.0f} s wall, {steps:.0f} s in training steps summed over trials "
+                       f"({share:.0%} of the wall time; {concurrent} trial(s) at a time"
+                       + (f"; {reused} trial(s) finished before and reused" if reused else "") + ")")
+    return {"sweep_wall_s": wall, "train_step_s_total": steps, "training_share": share}
+
+
 def _param(runs, key: str) -> float | None:
     for run in runs:
         if key in run.data.params:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import storage as storage_rules
 from ..config import ExperimentConfig
@@ -37,6 +38,7 @@ class SweepContext:
     seeds: int
     parent_run_id: str
     cpus_per_trial: float | None  # the CPU share a trial sizes its workers to; None: the cluster's
+    cache: Any = None  # training.driver.DatasetCache: the dataset decoded once for every trial
 
 
 @dataclass
@@ -86,7 +88,7 @@ def run_trial(params: dict, context: SweepContext) -> None:
     tags = {"grid": context.grid.name, "row": row.label, "seed": str(seed), "sweep": context.name,
             "driver_node_id": ray.get_runtime_context().get_node_id()}  # this trial driver's node
     result = fit(config, run_test=True, parent_run_id=context.parent_run_id, extra_tags=tags,
-                 cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()])
+                 cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()], cache=context.cache)
     tune.report({**result.metrics, **(result.test or {}), "reused": 0})
 
 
@@ -133,6 +135,18 @@ def make_tuner(grid: Grid, base: ExperimentConfig, context: SweepContext, concur
     )
 
 
+def decode_once(base: ExperimentConfig):
+    """The dataset decoded into the object store once for the whole sweep (None when ``data.cache``
+    says to stream); this process owns it, so it lives exactly as long as the sweep."""
+    import ray
+
+    from ..cluster import worker_resources
+    from ..training.driver import cache_dataset
+
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    return cache_dataset(base, Path(base.data.path), worker_resources(base, cpus, cached=True)[1])
+
+
 def absolute_paths(base: ExperimentConfig) -> ExperimentConfig:
     """Trial drivers run in folders of their own: storage and data become absolute, and the
     built-in benchmark is written once, here, rather than by every trial."""
@@ -151,15 +165,18 @@ def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
     sweep's folder under ``run.storage``), logs them to the parent MLflow run and returns them.
     """
     from ..cluster import plan_concurrency
-    from .results import collect_results, write_results
+    from ..tracking import log_metrics
+    from .results import collect_results, note_training_share, step_seconds, write_results
 
     if seeds < 1:
         raise ValueError(f"--seeds {seeds}: expected at least 1")
+    started = time.time()
     base = absolute_paths(base)
     client, experiment_id, parent_run_id, resumed = open_parent(grid, base, name, seeds)
     trials = len(grid.rows) * seeds
-    concurrent, share = plan_concurrency(base, trials, max_concurrent)
-    context = SweepContext(name, grid, base.to_dict(), seeds, parent_run_id, share)
+    cache = decode_once(base)
+    concurrent, share = plan_concurrency(base, trials, max_concurrent, cached=cache is not None)
+    context = SweepContext(name, grid, base.to_dict(), seeds, parent_run_id, share, cache)
     log.info("sweep %s: grid %s (%d rows x %d seed(s)), %d at a time%s; MLflow run %s", name, grid.name,
              len(grid.rows), seeds, concurrent, ", resuming" if resumed else "", parent_run_id)
     try:
@@ -170,6 +187,11 @@ def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
         client.set_terminated(parent_run_id, "KILLED")  # rerunning the same command resumes it
         raise
     table = collect_results(client, experiment_id, parent_run_id, grid, base)
+    reused = sum(1 for r in grid_results if (r.metrics or {}).get("reused"))
+    timing = note_training_share(table, step_seconds(client, experiment_id, parent_run_id), time.time() - started,
+                                 concurrent, reused)
+    invocation = len(client.get_metric_history(parent_run_id, "sweep_wall_s"))  # a rerun adds a step, never repeats one
+    log_metrics(client, parent_run_id, timing, step=invocation)
     folder = Path(out) if out else storage_rules.local_folder(base.run.storage) / name / "results"
     artifacts = write_results(table, folder)
     for path in artifacts:

@@ -15,9 +15,12 @@ import smallbig
 from .. import storage as storage_rules
 from ..config import ExperimentConfig
 from ..data.annotations import read_dataset_folder
-from ..data.dataset import ClipDataset, DecodePool, build_dataset
+from ..data.cache import VideoCache
+from ..data.dataset import DecodePool
+from ..data.epochs import steps_per_epoch
 from ..data.folders import resolve_data
 from .checkpoints import checkpoint_location
+from .inputs import InputPlan
 from .step import build_model_for
 from .worker import WorkerPlan, train_loop_per_worker
 
@@ -35,42 +38,68 @@ class TrainResult:
 
 @dataclass
 class RunData:
-    """The datasets of one run and how they are decoded."""
+    """The dataset of one run and how its clips reach the workers."""
 
     root: Path
-    train: ClipDataset
-    val: ClipDataset
-    pool: DecodePool
+    inputs: InputPlan
+    pool: DecodePool  # the whole run's decode pool (split between workers when streaming; the test uses it)
     cpus_per_worker: float
+    test_cache: VideoCache | None = None
 
     @property
     def classes(self) -> list[str]:
-        return list(self.train.videos.classes)
+        return list(self.inputs.train.classes)
+
+
+@dataclass
+class DatasetCache:
+    """Decoded videos of a dataset's three splits, made once and shared by every run of a sweep."""
+
+    train: VideoCache
+    val: VideoCache
+    test: VideoCache | None = None
+
+
+def cache_dataset(config: ExperimentConfig, root: Path, pool: DecodePool, *,
+                  test: bool = True) -> DatasetCache | None:
+    """The dataset decoded once into the object store when ``data.cache`` asks for it (and it fits);
+    the decoding runs in the background, while the training workers start."""
+    from ..data.cache import cache_videos, should_cache
+
+    splits = {split: read_dataset_folder(root, split) for split in ("train", "val", "test")[: 3 if test else 2]}
+    cache, reason = should_cache(config.data.cache, list(splits.values()))
+    log.info("%s", reason)
+    if not cache:
+        return None
+    spec = config.data.clip
+    made = {split: cache_videos(videos, num_cpus=pool.num_cpus, min_side=spec.min_side, max_aspect=spec.max_aspect,
+                                label_selector=pool.label_selector)
+            for split, videos in splits.items()}
+    return DatasetCache(**made)
 
 
 def run_name(config: ExperimentConfig) -> str:
     return config.run.name or f"{config.preset}-{config.model.name}"
 
 
-def steps_per_epoch(videos: int, batch_size: int, workers: int) -> int:
-    """Full batches per worker: Ray Train splits the set into equal shards, and incomplete
-    batches are dropped; a set too small for one batch per worker is an error, not a silent no-op."""
-    steps = (videos // workers) // batch_size
-    if steps < 1:
-        raise ValueError(f"{videos} training videos give {videos // workers} per worker, fewer than one "
-                         f"batch of {batch_size}; lower data.batch_size or run.workers")
-    return steps
-
-
-def prepare_data(config: ExperimentConfig, cluster_cpus: float) -> RunData:
+def prepare_data(config: ExperimentConfig, cluster_cpus: float, cache: DatasetCache | None = None, *,
+                 run_test: bool = True) -> RunData:
+    """The run's videos, decode pool and CPUs per worker; the clips cached first if ``data.cache`` says so
+    (a sweep passes the cache it made once for all its trials)."""
     from ..cluster import worker_resources
+    from ..data.health import remote_tally
 
     root = resolve_data(config.data.path, config.run.storage, config.data.synthetic)
-    cpus, pool = worker_resources(config, cluster_cpus)
-    spec, bad = config.data.clip, config.data.max_bad_fraction
-    train = build_dataset(read_dataset_folder(root, "train"), spec, "train", pool=pool, max_bad_fraction=bad)
-    val = build_dataset(read_dataset_folder(root, "val"), spec, "eval", pool=pool, max_bad_fraction=bad)
-    return RunData(root, train, val, pool, cpus)
+    if cache is None:
+        cache = cache_dataset(config, root, worker_resources(config, cluster_cpus, cached=True)[1], test=run_test)
+    cpus, pool = worker_resources(config, cluster_cpus, cached=cache is not None)
+    train, val = read_dataset_folder(root, "train"), read_dataset_folder(root, "val")
+    bad = config.data.max_bad_fraction
+    inputs = InputPlan(train, val, remote_tally(len(train), bad, name=train.source),
+                       remote_tally(len(val), bad, name=val.source),
+                       pool=None if cache else pool.per_worker(config.run.workers),
+                       train_cache=cache.train if cache else None, val_cache=cache.val if cache else None)
+    return RunData(root, inputs, pool, cpus, cache.test if cache else None)
 
 
 def open_tracking(config: ExperimentConfig, data: RunData, *, parent_run_id: str | None,
@@ -107,7 +136,8 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list):
 
     world = config.run.workers
     plan = WorkerPlan(config.to_dict(), data.classes, world,
-                      steps_per_epoch(len(data.train.videos), config.data.batch_size, world), data.train.health)
+                      steps_per_epoch(len(data.inputs.train), config.data.batch_size, world), data.inputs,
+                      data.cpus_per_worker)
     resources = {"CPU": data.cpus_per_worker}
     if config.run.gpus_per_worker:
         resources["GPU"] = config.run.gpus_per_worker
@@ -122,43 +152,47 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list):
             failure_config=ray.train.FailureConfig(max_failures=config.run.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.run.checkpoints_to_keep),
             callbacks=callbacks),
-        datasets={"train": data.train.dataset, "val": data.val.dataset},
     )
 
 
 def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str | None = None,
         extra_tags: dict[str, str] | None = None, cluster_cpus: float | None = None,
-        callbacks: list | None = None) -> TrainResult:
+        callbacks: list | None = None, cache: DatasetCache | None = None) -> TrainResult:
     """Train ``config`` on the Ray cluster this process is connected to; resume if ``run.name`` ran before.
 
     ``cluster_cpus`` is the share of the cluster's CPUs this run may size itself to (all of
     them by default; a sweep running trials side by side passes each its share), and
-    ``callbacks`` are more Ray Train callbacks (a sweep passes Tune's report callback).
+    ``callbacks`` are more Ray Train callbacks (a sweep passes Tune's report callback), and
+    ``cache`` the decoded dataset when the caller made it (a sweep makes it once for all trials).
     """
     import ray
 
+    from ..tracking import log_metrics
     from .reporting import EpochReporter
     from .testing import evaluate_checkpoint, log_report
 
     if cluster_cpus is None:
         cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
-    data = prepare_data(config, cluster_cpus)
+    data = prepare_data(config, cluster_cpus, cache, run_test=run_test)
     client, uri, run_id = open_tracking(config, data, parent_run_id=parent_run_id, extra_tags=extra_tags)
     reporter = EpochReporter(uri, run_id, config.optim.epochs)
     trainer = make_trainer(config, data, [reporter, *(callbacks or [])])
     try:
         result = trainer.fit()
+        decoders = {"train_decoders_started": data.inputs.train_health.starts(),
+                    "val_decoders_started": data.inputs.val_health.starts()}
+        log_metrics(client, run_id, decoders, step=0)  # once per run, not per epoch: the point of the design
         checkpoint = None
         if result.checkpoint is not None:
             checkpoint = checkpoint_location(result.checkpoint, storage_rules.resolve(config.run.storage))
         test = None
         if run_test and checkpoint is not None:
             report = evaluate_checkpoint(checkpoint, data.root, "test", batch_size=config.data.batch_size,
-                                         pool=data.pool)
+                                         pool=data.pool, cache=data.test_cache)
             log_report(client, run_id, report)
             test = report.metrics
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
-    return TrainResult(run_name(config), run_id, checkpoint, dict(result.metrics or {}), test)
+    return TrainResult(run_name(config), run_id, checkpoint, {**(result.metrics or {}), **decoders}, test)

@@ -61,13 +61,16 @@ def train_epoch(model: torch.nn.Module, batches: Iterable[ClipBatch], optimizer:
                 scheduler, scaler: torch.amp.GradScaler, *, num_classes: int, device: torch.device,
                 dtype: torch.dtype | None, label_smoothing: float = 0.0,
                 memory_format=torch.contiguous_format, progress=None) -> dict[str, float]:
-    """One pass over ``batches``; returns train loss, top-1/top-5, clips/s and the last lr.
+    """One pass over ``batches``; returns train loss, top-1/top-5, clips/s, the last lr, and the
+    seconds spent in the steps themselves (``train_step_s``: forward, backward and update,
+    without the time spent waiting for the next batch).
 
     ``progress(step, loss)``, when given, is called after every step (a console display).
     """
     model.train()
-    meter, clips, start = ClassificationMeter(num_classes), 0, time.perf_counter()
+    meter, clips, start, stepping = ClassificationMeter(num_classes), 0, time.perf_counter(), 0.0
     for batch in batches:
+        step_start = time.perf_counter()
         x = batch.clips.contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = model(x)
@@ -77,7 +80,8 @@ def train_epoch(model: torch.nn.Module, batches: Iterable[ClipBatch], optimizer:
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        meter.update(logits, batch.labels, loss.item())
+        meter.update(logits, batch.labels, loss.item())  # .item() waits for the device: the step is done
+        stepping += time.perf_counter() - step_start
         clips += len(batch.labels)
         if progress is not None:
             progress(clips, loss.item())
@@ -87,6 +91,7 @@ def train_epoch(model: torch.nn.Module, batches: Iterable[ClipBatch], optimizer:
     metrics.pop("train_mean_class_acc")
     metrics["train_clips_per_s"] = meter.sums[3].item() / max(elapsed, 1e-9)
     metrics["lr"] = optimizer.param_groups[0]["lr"]
+    metrics["train_step_s"] = stepping
     return metrics
 
 

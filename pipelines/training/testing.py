@@ -11,14 +11,18 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
-from ..data.annotations import read_dataset_folder
-from ..data.batches import iter_clip_batches, to_model_input
+from ..data.annotations import VideoList, read_dataset_folder
+from ..data.batches import ClipBatch, iter_clip_batches, to_batch, to_model_input
+from ..data.cache import VideoCache
 from ..data.dataset import DecodePool, build_dataset
 from ..data.decoding import BadVideo, decode_views
+from ..data.sampling import ClipSpec
+from ..data.sources import CachedClips
 from .checkpoints import load_trained
 from .metrics import ClassificationMeter, average_scores_by_video, plot_confusion
 from .step import predict_batches
@@ -43,8 +47,12 @@ class EvalReport:
 
 def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: str = "test", *,
                         clips: int | None = None, crops: int | None = None, batch_size: int = 8,
-                        pool: DecodePool = DecodePool()) -> EvalReport:
-    """Top-1/top-5/mean class accuracy of a checkpoint on a split, views averaged per video."""
+                        pool: DecodePool = DecodePool(), cache: VideoCache | None = None) -> EvalReport:
+    """Top-1/top-5/mean class accuracy of a checkpoint on a split, views averaged per video.
+
+    The views are decoded on Ray Data with ``pool``, or cut from ``cache`` (the split's videos
+    decoded once, as a sweep keeps them) in this process.
+    """
     model, config, classes = load_trained(checkpoint)
     spec = config.data.clip
     spec = dataclasses.replace(spec, test_clips=clips or spec.test_clips, test_crops=crops or spec.test_crops)
@@ -52,8 +60,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: st
     if list(videos.classes) != classes:
         raise ValueError(f"{data_root}: its classes differ from the checkpoint's ({len(videos.classes)} vs "
                          f"{len(classes)}); evaluate on the dataset the model was trained for")
-    dataset = build_dataset(videos, spec, "test", pool=pool, shuffle=False)
-    videos_seen, scores, labels = score_videos(model, iter_clip_batches(dataset.dataset, batch_size))
+    videos_seen, scores, labels = score_videos(model, test_batches(videos, spec, batch_size, pool, cache))
     meter = ClassificationMeter(len(classes))
     if len(videos_seen):
         meter.update(torch.from_numpy(scores), torch.from_numpy(labels))
@@ -62,6 +69,26 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: st
     metrics.update(_benchmark_families(classes, labels.tolist(), scores.argmax(axis=1).tolist()))
     per_class = dict(zip(classes, (100.0 * meter.per_class_accuracy()).tolist()))
     return EvalReport(split, classes, metrics, per_class, meter.confusion.numpy(), spec.views_per_video("test"))
+
+
+def test_batches(videos: VideoList, spec: ClipSpec, batch_size: int, pool: DecodePool,
+                 cache: VideoCache | None) -> Iterator[ClipBatch]:
+    """Every test view of every readable video, in batches."""
+    if cache is None:
+        return iter_clip_batches(build_dataset(videos, spec, "test", pool=pool, shuffle=False).dataset, batch_size)
+    samples = CachedClips(videos, cache, spec).samples("test", [0], 0, 1, shuffle=False)
+    return (to_batch(chunk) for chunk in batched(samples, batch_size))
+
+
+def batched(items, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def score_videos(model: torch.nn.Module, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,7 +1,8 @@
 """Inside each Ray Train worker: restore, then for every epoch train, validate and report.
 
 The worker gets a typed :class:`WorkerPlan` from the driver and runs a :class:`TrainLoop`,
-whose methods are the steps of an epoch. A report is what makes an epoch count: its metrics
+whose methods are the steps of an epoch; its clips come from ``inputs.WorkerInputs``, opened
+once per run. A report is what makes an epoch count: its metrics
 reach MLflow from the controller only once Ray has registered the report's checkpoint
 (``pipelines.training.reporting``), and the loop waits for that registration before it starts
 the next epoch. So whenever a worker dies, the epochs that count are exactly those whose
@@ -11,19 +12,36 @@ is logged twice.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ..config import ExperimentConfig
-from ..data.batches import iter_clip_batches
-from ..data.health import RemoteTally
 from .checkpoints import load_checkpoint, save_checkpoint
+from .inputs import InputPlan, WorkerInputs
 from .step import amp_dtype, build_model_for, cosine_with_warmup, train_epoch, validate
 
 log = logging.getLogger(__name__)
+
+# Fault tests pause workers at a known point instead of racing them: with this variable naming a
+# folder, every worker stops after each registered epoch while a file "hold" exists there, rank 0
+# having left a marker "<run>.epoch<N>" for the test to wait on. Unset (always, outside tests): no effect.
+HOLD_DIR_ENV = "PIPELINES_HOLD_DIR"
+
+
+def hold_point(run: str, epoch: int, rank: int) -> None:
+    folder = os.environ.get(HOLD_DIR_ENV)
+    if not folder:
+        return
+    if rank == 0:
+        Path(folder, f"{run}.epoch{epoch}").touch()
+    while Path(folder, "hold").exists():
+        time.sleep(0.2)
 
 
 @dataclass(frozen=True)
@@ -34,7 +52,8 @@ class WorkerPlan:
     classes: list[str]
     world_size: int
     steps_per_epoch: int  # full batches per worker per epoch (incomplete ones are dropped)
-    train_health: RemoteTally | None = None  # the training set's tally: clips per epoch, skipped videos
+    inputs: InputPlan
+    cpus_per_worker: float = 1.0  # torch threads on a CPU
 
     @property
     def config(self) -> ExperimentConfig:
@@ -52,6 +71,11 @@ class TrainLoop:
         self.rank = ray.train.get_context().get_world_rank()
         torch.manual_seed(self.config.run.seed + self.rank)
         self.device = ray.train.torch.get_device()
+        if self.device.type == "cpu":
+            torch.set_num_threads(max(1, int(round(plan.cpus_per_worker))))
+        self.inputs = WorkerInputs(plan.inputs, self.config.data.clip, rank=self.rank, world=plan.world_size,
+                                   batch_size=self.config.data.batch_size, steps_per_epoch=plan.steps_per_epoch,
+                                   device=self.device)
         self.memory_format = torch.channels_last_3d if self.config.model.channels_last else torch.contiguous_format
         self.dtype = amp_dtype(self.config.optim.amp, self.device)
         self.checkpoint = ray.train.get_checkpoint()  # when resuming, its weights replace any 2D init
@@ -65,9 +89,10 @@ class TrainLoop:
         self.scheduler = cosine_with_warmup(self.optimizer, steps * optim.epochs, int(steps * optim.warmup_epochs))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.start_epoch = 0
+        self.first_batch_time: float | None = None  # when rank 0 trained its first batch of this attempt
 
     def restore(self) -> None:
-        """Load the last registered checkpoint (if any); the data tally then replays from its next epoch."""
+        """Load the last registered checkpoint (if any): training goes on from the epoch after it."""
         if self.checkpoint is not None:
             with self.checkpoint.as_directory() as folder:
                 state = load_checkpoint(folder)
@@ -78,15 +103,12 @@ class TrainLoop:
             self.start_epoch = state["epoch"] + 1
             if self.rank == 0:
                 log.info("resuming from epoch %d", self.start_epoch)
-        if self.rank == 0 and self.plan.train_health is not None:
-            self.plan.train_health.rewind(self.start_epoch)  # same clips as an uninterrupted run
         if torch.distributed.is_initialized():
             torch.distributed.barrier()
 
-    def train(self, ddp_model, shard, epoch: int) -> dict[str, float]:
-        """One epoch on this worker's shard; incomplete batches are dropped (a one-clip batch
+    def train(self, ddp_model, batches, epoch: int) -> dict[str, float]:
+        """One epoch of this worker's full batches (incomplete ones were dropped: a one-clip batch
         cannot be batch-normalised where maps are 1x1), as PySlowFast and MMAction2 do."""
-        batches = iter_clip_batches(shard, self.config.data.batch_size, device=self.device, drop_last=True)
         return train_epoch(ddp_model, batches, self.optimizer, self.scheduler, self.scaler,
                            num_classes=len(self.plan.classes), device=self.device, dtype=self.dtype,
                            label_smoothing=self.config.optim.label_smoothing, memory_format=self.memory_format,
@@ -99,6 +121,8 @@ class TrainLoop:
 
         def show(clips_done: int, loss: float) -> None:
             nonlocal last
+            if self.first_batch_time is None:
+                self.first_batch_time = time.time()  # wall clock: comparable with the driver's
             now = time.perf_counter()
             if now - last >= every_s:
                 last = now
@@ -109,21 +133,25 @@ class TrainLoop:
 
         return show
 
-    def validate(self, shard) -> dict[str, float]:
+    def validate(self, held) -> dict[str, float]:
         """Top-k on the centre clip of every validation video, summed over the workers."""
-        batches = iter_clip_batches(shard, self.config.data.batch_size, device=self.device)
+        batches = self.inputs.validation_batches(held)
         meter = validate(self.model, batches, num_classes=len(self.plan.classes), device=self.device,
                          dtype=self.dtype, memory_format=self.memory_format)
         return meter.all_reduce().compute("val_")
 
     def data_health(self, epoch: int) -> dict[str, float]:
-        """Clips served and videos skipped in ``epoch`` (rank 0 asks the tally; others report nothing)."""
-        if self.rank != 0 or self.plan.train_health is None:
+        """Clips served and videos skipped in ``epoch``, once every worker has counted its share
+        (rank 0 asks the tally; the others report nothing)."""
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        if self.rank != 0:
             return {}
-        health = self.plan.train_health.summary(epoch)
+        health = self.plan.inputs.train_health.summary(epoch)
         for reason, count in health["skipped_by_reason"].items():
             log.warning("epoch %d: skipped %d video(s): %s", epoch + 1, count, reason)
-        return {"clips_served": float(health["clips_served"]), "videos_skipped": float(health["videos_skipped"])}
+        return {"clips_served": float(health["clips_served"]), "videos_served": float(health["videos_served"]),
+                "videos_skipped": float(health["videos_skipped"])}
 
     def report(self, metrics: dict[str, float], epoch: int) -> None:
         """Report the epoch with rank 0's checkpoint, then wait until Ray has registered it."""
@@ -149,17 +177,34 @@ class TrainLoop:
         ddp_model = ray.train.torch.prepare_model(self.model, move_to_device=False)
         if self.config.model.compile:
             ddp_model = torch.compile(ddp_model)
-        train_shard, val_shard = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val")
-        for epoch in range(self.start_epoch, self.config.optim.epochs):
-            metrics = self.train(ddp_model, train_shard, epoch)
-            metrics.update(self.validate(val_shard))
+        held = self.inputs.validation()
+        epochs = self.inputs.training(self.start_epoch, self.config.optim.epochs)
+        for epoch, batches in zip(range(self.start_epoch, self.config.optim.epochs), epochs):
+            metrics = self.train(ddp_model, batches, epoch)
+            metrics.update(self.validate(held))
             metrics.update(self.data_health(epoch))
             metrics["epoch"] = epoch
             metrics["node_id"] = ray.get_runtime_context().get_node_id()  # where each rank trained
+            if epoch == self.start_epoch and self.first_batch_time is not None:
+                metrics["first_batch_time"] = self.first_batch_time
             self.report(metrics, epoch)
+            hold_point(self.config.run.name or "run", epoch, self.rank)
+
+
+def console_logging() -> None:
+    """Our INFO lines on this process's stdout, which Ray forwards to the driver (Ray Train sets up
+    the root logger of its workers for its own files, so a ``basicConfig`` would do nothing)."""
+    logger = logging.getLogger("pipelines")
+    if not any(getattr(h, "_pipelines_console", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._pipelines_console = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def train_loop_per_worker(config: dict) -> None:
     """The function Ray Train runs on every worker (``config["plan"]`` is a :class:`WorkerPlan`)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    console_logging()
     TrainLoop(config["plan"]).run()

@@ -1,0 +1,136 @@
+"""Where a training worker's clips come from, for the whole run: a decode stream or the cache.
+
+Both give the worker its share of every epoch it asks for (``epochs.worker_share``) as
+:class:`~pipelines.data.epochs.Sample` s, in order, and report what they served and skipped
+to the dataset's health tally before the samples reach the worker:
+
+- :class:`StreamedClips`: one Ray Data execution per worker per *run* (not per epoch), whose
+  rows are (epoch, video) for every epoch asked, decoded on a pool of actors that start
+  once and keep the rows' order (``preserve_order``), so the worker sees the same clips in
+  the same order on every run with the same seed.
+- :class:`CachedClips`: the frames come from a :class:`~pipelines.data.cache.VideoCache`,
+  the clips are cut in a background thread of the worker (the cheap step), and nothing else
+  competes with training for the CPUs.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .annotations import VideoList
+from .cache import VideoCache
+from .dataset import DecodePool
+from .decoding import BadVideo, DecodeClips, views_from_frames
+from .epochs import Sample, share_size, worker_share
+from .health import RemoteTally
+from .sampling import ClipSpec
+
+
+def prefetch(items: Iterable, depth: int) -> Iterator:
+    """Iterate ``items`` in a background thread, ``depth`` ahead (clip cutting overlaps training)."""
+    buffer: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    done = object()
+
+    def fill() -> None:
+        try:
+            for item in items:
+                buffer.put(item)
+        except BaseException as error:  # re-raised in the consumer
+            buffer.put(error)
+        buffer.put(done)
+
+    threading.Thread(target=fill, daemon=True, name="prefetch").start()
+    while (item := buffer.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+class CachedClips:
+    """A worker's clips cut from cached frames."""
+
+    def __init__(self, videos: VideoList, cache: VideoCache, spec: ClipSpec, health: RemoteTally | None = None,
+                 chunk: int = 16) -> None:
+        self.videos, self.cache, self.spec, self.health, self.chunk = videos, cache, spec, health, chunk
+
+    def samples(self, mode: str, epochs: Sequence[int], rank: int, world: int, shuffle: bool,
+                depth: int = 64) -> Iterator[Sample]:
+        return prefetch(self._samples(mode, epochs, rank, world, shuffle), depth)
+
+    def _samples(self, mode, epochs, rank, world, shuffle) -> Iterator[Sample]:
+        for epoch in epochs:
+            share = worker_share(len(self.videos), epoch, self.spec.seed, rank, world, shuffle).tolist()
+            for start in range(0, len(share), self.chunk):
+                yield from self._chunk(mode, epoch, share[start:start + self.chunk])
+
+    def _chunk(self, mode: str, epoch: int, videos: list[int]) -> list[Sample]:
+        out, served, skipped = [], [], []
+        for video, frames in zip(videos, self.cache.frames(videos)):
+            record = self.videos.records[video]
+            try:
+                if frames is None:  # found bad when it was cached
+                    raise BadVideo(record.path, *self.cache.bad[video])
+                views = views_from_frames(frames, record.path, record.label, self.spec, mode, epoch)
+            except BadVideo as bad:
+                skipped.append((epoch, video, record.path, bad.reason, bad.detail))
+                continue
+            served.append((epoch, video, len(views)))
+            out.extend(Sample(epoch, video, clip, label) for clip, label in views)
+        if self.health is not None:
+            self.health.record(served, skipped)  # before the clips are seen: an epoch's count is whole
+        return out
+
+
+class ShareRows:
+    """``map_batches`` UDF: row numbers -> (path, label, video, epoch) of a worker's share, epoch after epoch."""
+
+    def __init__(self, paths: list[str], labels: list[int], epochs: list[int], seed: int, rank: int, world: int,
+                 shuffle: bool) -> None:
+        self.paths, self.labels, self.epochs = paths, labels, epochs
+        self.seed, self.rank, self.world, self.shuffle = seed, rank, world, shuffle
+        self.per_epoch = share_size(len(paths), rank, world)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = batch["data"].astype(np.int64)
+        epochs = np.asarray(self.epochs, np.int64)[rows // self.per_epoch]
+        videos = np.empty(len(rows), np.int64)
+        for epoch in np.unique(epochs):
+            share = worker_share(len(self.paths), int(epoch), self.seed, self.rank, self.world, self.shuffle)
+            mine = epochs == epoch
+            videos[mine] = share[rows[mine] % self.per_epoch]
+        return {"path": np.asarray([self.paths[v] for v in videos], dtype=object),
+                "label": np.asarray([self.labels[v] for v in videos], np.int64), "video": videos, "epoch": epochs}
+
+
+class StreamedClips:
+    """A worker's clips decoded by one Ray Data execution that covers every epoch asked for."""
+
+    def __init__(self, videos: VideoList, spec: ClipSpec, pool: DecodePool, health: RemoteTally | None = None) -> None:
+        self.videos, self.spec, self.pool, self.health = videos, spec, pool, health
+
+    def dataset(self, mode: str, epochs: Sequence[int], rank: int, world: int, shuffle: bool):
+        import ray
+
+        ray.data.DataContext.get_current().execution_options.preserve_order = True  # same order every run
+        rows = np.arange(share_size(len(self.videos), rank, world) * len(epochs), dtype=np.int64)
+        blocks = np.array_split(rows, max(1, -(-len(rows) // self.pool.batch_size)))
+        share = ShareRows(self.videos.paths, self.videos.labels, list(epochs), self.spec.seed, rank, world, shuffle)
+        # Row numbers are put in the object store from here (no read task to schedule); turning them
+        # into videos is index arithmetic, so it holds no CPU that the decoders or trainers need.
+        return ray.data.from_numpy(blocks).map_batches(share, batch_format="numpy", num_cpus=0).map_batches(
+            DecodeClips,
+            fn_constructor_kwargs={"spec": self.spec, "mode": mode,
+                                   "health": self.health.actor if self.health else None},
+            batch_size=self.pool.batch_size, batch_format="numpy", num_cpus=self.pool.num_cpus,
+            label_selector=dict(self.pool.label_selector) if self.pool.label_selector else None,
+            compute=ray.data.ActorPoolStrategy(min_size=self.pool.min_actors, max_size=self.pool.max_actors))
+
+    def samples(self, mode: str, epochs: Sequence[int], rank: int, world: int, shuffle: bool,
+                prefetch_batches: int = 4) -> Iterator[Sample]:
+        dataset = self.dataset(mode, epochs, rank, world, shuffle)
+        for block in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=prefetch_batches):
+            for clip, label, video, epoch in zip(block["clip"], block["label"], block["video"], block["epoch"]):
+                yield Sample(int(epoch), int(video), clip, int(label))

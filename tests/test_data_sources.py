@@ -1,0 +1,96 @@
+"""A worker's clips for a whole run, on real Ray and real mp4 files: one decode stream, or the cache."""
+import os
+
+import numpy as np
+import pytest
+
+from data_helpers import bad_files, numbered_video, video_list
+from pipelines.data.cache import cache_videos, should_cache
+from pipelines.data.dataset import DecodePool
+from pipelines.data.decoding import decode_views
+from pipelines.data.health import remote_tally
+from pipelines.data.sampling import ClipSpec
+from pipelines.data.sources import CachedClips, StreamedClips
+
+ray = pytest.importorskip("ray")
+
+SPEC = ClipSpec(frames=4, stride=3, crop=32, train_short=(32, 44), eval_short=40, test_short=48, test_clips=2)
+POOL = DecodePool(num_cpus=1, min_actors=1, max_actors=1, batch_size=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_cluster():
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    good = [numbered_video(folder / f"v{i}.mp4", 20 + 5 * i) for i in range(6)]
+    bad = bad_files(folder / "bad")
+    return video_list(good + [bad["truncated"], bad["missing"]])
+
+
+def clips_by_key(samples):
+    out = {}
+    for s in samples:
+        assert (s.epoch, s.video) not in out, "a video served twice in one epoch"
+        out[(s.epoch, s.video)] = (s.clip, s.label)
+    return out
+
+
+@pytest.mark.slow
+def test_one_stream_serves_every_epoch_with_decoders_started_once(videos):
+    health = remote_tally(len(videos), max_bad_fraction=0.5)
+    stream = StreamedClips(videos, SPEC, POOL, health)
+    got = clips_by_key(stream.samples("train", [0, 1, 2], rank=0, world=1, shuffle=True))
+    assert health.starts() == 1  # one actor for three epochs
+    for epoch in range(3):
+        assert sorted(v for e, v in got if e == epoch) == list(range(6))
+        summary = health.summary(epoch)
+        assert summary["videos_served"] == 6 and summary["videos_served_twice"] == 0
+        assert summary["skipped_by_reason"] == {"truncated": 1, "missing": 1}  # reported in every epoch
+    for (epoch, video), (clip, _) in got.items():  # the clip is a function of (seed, epoch, video)
+        assert np.array_equal(clip, decode_views(videos.records[video].path, 0, SPEC, "train", epoch)[0][0])
+
+
+@pytest.mark.slow
+def test_a_resumed_run_sees_the_same_clips_in_the_same_order(videos):
+    stream = StreamedClips(videos, SPEC, POOL)
+    whole = [(s.epoch, s.video) for s in stream.samples("train", [0, 1, 2], 0, 1, True)]
+    resumed = [(s.epoch, s.video) for s in stream.samples("train", [1, 2], 0, 1, True)]
+    assert resumed == [key for key in whole if key[0] >= 1]
+
+
+@pytest.mark.slow
+def test_the_cache_and_the_stream_give_the_same_clips_and_find_bad_files_once(videos):
+    cache = cache_videos(videos)
+    assert set(cache.bad) == {6, 7} and cache.nbytes > 0
+    assert {reason for reason, _ in cache.bad.values()} == {"truncated", "missing"}
+    for rank in (0, 1):
+        for mode, shuffle in (("train", True), ("eval", False), ("test", False)):
+            streamed = list(StreamedClips(videos, SPEC, POOL).samples(mode, [3], rank, 2, shuffle))
+            cached = list(CachedClips(videos, cache, SPEC).samples(mode, [3], rank, 2, shuffle))
+            assert [(s.epoch, s.video, s.label) for s in cached] == [(s.epoch, s.video, s.label) for s in streamed]
+            assert all(np.array_equal(a.clip, b.clip) for a, b in zip(cached, streamed))
+
+
+@pytest.mark.slow
+def test_the_cached_path_still_counts_bad_videos_in_every_epoch(videos):
+    cache = cache_videos(videos)
+    health = remote_tally(len(videos), max_bad_fraction=0.5)
+    list(CachedClips(videos, cache, SPEC, health).samples("train", [0, 1], 0, 1, True))
+    for epoch in (0, 1):
+        assert health.summary(epoch)["skipped_by_reason"] == {"truncated": 1, "missing": 1}
+        assert health.summary(epoch)["videos_served"] == 6
+
+
+def test_auto_caches_a_set_that_fits_and_none_never_caches(videos):
+    assert should_cache("auto", [videos])[0] and should_cache("memory", [videos])[0]
+    assert not should_cache("none", [videos])[0]
+    with pytest.raises(ValueError, match="data.cache 'ram'"):
+        should_cache("ram", [videos])

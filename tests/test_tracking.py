@@ -1,0 +1,13 @@
+"""The MLflow side, on a real sqlite store: experiments open in the UI's training view."""
+from mlflow.tracking import MlflowClient
+
+from pipelines.tracking import EXPERIMENT_KIND, get_experiment_id
+
+
+def test_the_experiment_is_tagged_as_model_training_new_or_old(tmp_path):
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    made = get_experiment_id(client, "smallbig", str(tmp_path))
+    assert client.get_experiment(made).tags[EXPERIMENT_KIND[0]] == "custom_model_development"
+    older = client.create_experiment("from-an-earlier-version")  # no kind tag yet
+    assert get_experiment_id(client, "from-an-earlier-version", str(tmp_path)) == older
+    assert client.get_experiment(older).tags[EXPERIMENT_KIND[0]] == "custom_model_development"
