@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.data.annotations import (AnnotationError, VideoRecord, read_classes, read_dataset_folder,
-                                        read_generic_list, write_dataset_folder)
+                                        read_generic_list, read_lines, write_dataset_folder)
 from pipelines.data.formats import kinetics_file_name, left_right_swap, read_kinetics_csv, read_ssv2
 
 
@@ -44,7 +44,8 @@ def test_dataset_folder_round_trips_classes_and_splits(tmp_path):
     train = read_dataset_folder(tmp_path, "train")
     assert train.classes == ("walk", "run") and train.class_map() == {"walk": 0, "run": 1}
     assert list(train.records) == records
-    assert len(read_dataset_folder(tmp_path, "test")) == 0
+    with pytest.raises(AnnotationError, match=r"test.txt: file: no videos"):
+        read_dataset_folder(tmp_path, "test")  # an empty split is written, but a run cannot use it
 
 
 def test_dataset_folder_rejects_label_beyond_classes_txt(tmp_path):
@@ -59,6 +60,79 @@ def test_classes_txt_rejects_duplicates_and_inner_blank_lines(tmp_path):
         read_classes(write(tmp_path / "classes.txt", "walk\nrun\nwalk\n"))
     with pytest.raises(AnnotationError, match=r"classes.txt:2: class name: empty line"):
         read_classes(write(tmp_path / "classes.txt", "walk\n\nrun\n"))
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+# ---- text as editors and spreadsheets save it: read as meant, or stopped at file:line
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_dataset_folder_saved_with_bom_crlf_and_trailing_spaces_reads_like_a_clean_one(tmp_path):
+    write(tmp_path / "clean/classes.txt", "walk\nrun\n")
+    write(tmp_path / "clean/train.txt", "v/a b.mp4 1\nv/c.mp4 0\n")
+    write_bytes(tmp_path / "notepad/classes.txt", BOM + b"walk  \r\nrun\t\r\n")
+    write_bytes(tmp_path / "notepad/train.txt", BOM + b"v/a b.mp4 1   \r\nv/c.mp4\t0 \r\n\r\n")
+    clean, notepad = read_dataset_folder(tmp_path / "clean", "train"), read_dataset_folder(tmp_path / "notepad", "train")
+    assert notepad.classes == clean.classes == ("walk", "run")
+    assert [(Path(r.path).relative_to(tmp_path / "notepad"), r.label) for r in notepad.records] == \
+        [(Path(r.path).relative_to(tmp_path / "clean"), r.label) for r in clean.records]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_path_or_class_name(tmp_path):
+    records = read_generic_list(write_bytes(tmp_path / "train.txt", BOM + b"first.mp4 0\n"), tmp_path)
+    assert records == [VideoRecord(str(tmp_path / "first.mp4"), 0)]
+    assert read_classes(write_bytes(tmp_path / "classes.txt", BOM + b"walk\nrun\n")) == ("walk", "run")
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\r", b"\n"], ids=["CRLF", "CR", "LF"])
+def test_line_numbers_count_lines_whatever_their_ends(tmp_path, ending):
+    listing = write_bytes(tmp_path / "train.txt", ending.join([b"a.mp4 0", b"# note", b"b.mp4 x", b""]))
+    assert read_lines(listing) == ["a.mp4 0", "# note", "b.mp4 x"]
+    with pytest.raises(AnnotationError, match=r"train.txt:3: label: 'x' is not an integer class index"):
+        read_generic_list(listing, tmp_path)
+
+
+@pytest.mark.parametrize("name, reader", [("train.txt", read_generic_list), ("classes.txt", read_classes)])
+def test_a_byte_that_is_not_utf8_is_named_by_line_and_byte_offset(tmp_path, name, reader):
+    data = BOM + b"a.mp4 0\r\nb.mp4 1\r\ncaf\xe9.mp4 2\r\n"  # Latin-1 e-acute; offset counts the BOM
+    path = write_bytes(tmp_path / name, data)
+    assert data.index(b"\xe9") == 24
+    with pytest.raises(AnnotationError) as caught:
+        reader(path)
+    assert (caught.value.line, caught.value.field) == (3, "encoding")
+    assert str(caught.value) == (f"{path}:3: encoding: byte 0xe9 at byte offset 24 (byte 4 of the line) "
+                                 "is not UTF-8 (expected UTF-8 text)")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# train split\n# nothing yet\n"], ids=["zero bytes", "blank", "comments"])
+def test_a_list_without_a_video_says_it_has_no_videos(tmp_path, text):
+    listing = write(tmp_path / "train.txt", text)
+    with pytest.raises(AnnotationError, match=r"train.txt: file: no videos \(expected 'relative/path.mp4 label_index'"):
+        read_generic_list(listing, tmp_path)
+
+
+def test_an_empty_class_list_says_it_has_no_class_names(tmp_path):
+    with pytest.raises(AnnotationError, match=r"classes.txt: file: no class names"):
+        read_classes(write(tmp_path / "classes.txt", ""))
+
+
+@pytest.mark.parametrize("label, problem", [
+    ("3.0", "'3.0' is a float, not an integer class index (write 3)"),   # refused, not rounded: a float
+    ("2.5", "'2.5' is a float, not an integer class index"),             # column is more likely the wrong one
+    ("3e0", "'3e0' is a float, not an integer class index (write 3)"),
+])
+def test_a_float_label_is_refused_saying_an_integer_is_expected(tmp_path, label, problem):
+    listing = write(tmp_path / "train.txt", f"a.mp4 1\nb.mp4 {label}\n")
+    with pytest.raises(AnnotationError) as caught:
+        read_generic_list(listing, tmp_path, num_classes=5)
+    assert str(caught.value) == f"{listing}:2: label: {problem}"
 
 
 KINETICS = ("label,youtube_id,time_start,time_end,split\n"

@@ -10,6 +10,12 @@ Formats here: the generic list (MMAction2 / PySlowFast: ``relative/path.mp4 labe
 line) and the project's dataset folder (``classes.txt`` + ``train.txt`` / ``val.txt`` /
 ``test.txt`` in the generic format, paths relative to the folder). The public datasets'
 own files (Kinetics CSV, Something-Something JSON) are read by ``pipelines.data.formats``.
+
+Text files are read as editors and spreadsheets write them (:func:`read_lines`): a UTF-8 byte
+order mark, CRLF or CR line ends and trailing spaces are accepted; a byte that is not UTF-8 stops
+with its line and byte offset. A list without a video, and a label that is not a whole number
+(``3.0`` included: a class index is never a float, and a float column is more likely the wrong
+column than a rounded index), stop with file:line and what was expected.
 """
 from __future__ import annotations
 
@@ -67,6 +73,38 @@ class VideoList:
         return {name: index for index, name in enumerate(self.classes)}
 
 
+# ---------------------------------------------------------------- text
+
+
+def read_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a UTF-8 text file, numbered as an editor numbers them (``lines[0]`` is line 1).
+
+    A byte order mark (Excel, Notepad) is dropped, CRLF and CR line ends are read as LF, so
+    neither leaks into the first path or class name. A byte that is not UTF-8 raises
+    :class:`AnnotationError` naming its line and byte offset, not a ``UnicodeDecodeError``.
+    """
+    data = Path(path).read_bytes()
+    body = data[len(BOM):] if data.startswith(BOM) else data
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(path, data, len(data) - len(body) + error.start) from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _not_utf8(path: str | os.PathLike, data: bytes, offset: int) -> AnnotationError:
+    """Where the bad byte is: its line, its offset in the file (from 0, as hex dumps count) and
+    its place in the line (from 1, as editors count)."""
+    before = data[:offset].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    line, place = before.count(b"\n") + 1, len(before) - before.rfind(b"\n")
+    return AnnotationError(path, line, "encoding", f"byte 0x{data[offset]:02x} at byte offset {offset} "
+                           f"(byte {place} of the line) is not UTF-8 (expected UTF-8 text)")
+
+
 # ---------------------------------------------------------------- class names
 
 
@@ -77,10 +115,11 @@ def read_classes(path: str | os.PathLike) -> tuple[str, ...]:
         raise AnnotationError(path, None, "file", "class list not found")
     names: list[str] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    lines = read_lines(path)
+    for number, raw in enumerate(lines, start=1):
         name = raw.strip()
         if not name:
-            if any(r.strip() for r in path.read_text(encoding="utf-8").splitlines()[number:]):
+            if any(r.strip() for r in lines[number:]):
                 raise AnnotationError(path, number, "class name", "empty line inside the class list "
                                       "(line number = class index, so blank lines are ambiguous)")
             break
@@ -110,14 +149,15 @@ def read_generic_list(list_file: str | os.PathLike, root: str | os.PathLike | No
     """``relative/path.mp4 label_index`` per line; paths are joined to ``root`` when relative.
 
     The label is the last whitespace-separated field, so paths may contain spaces. Blank
-    lines and ``#`` comments are ignored. ``num_classes`` bounds the label index.
+    lines and ``#`` comments are ignored. ``num_classes`` bounds the label index. A list with
+    no video at all is an error: a split that cannot be used is better stopped here.
     """
     list_file = Path(list_file)
     if not list_file.is_file():
         raise AnnotationError(list_file, None, "file", "annotation list not found")
     root = Path(root) if root is not None else list_file.parent
     records: list[VideoRecord] = []
-    for number, raw in enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_lines(list_file), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -128,16 +168,28 @@ def read_generic_list(list_file: str | os.PathLike, root: str | os.PathLike | No
         if not sep or not path:
             raise AnnotationError(list_file, number, "label", f"missing column in {line!r} "
                                   "(expected 'relative/path.mp4 label_index')")
-        try:
-            label = int(label_text)
-        except ValueError:
-            raise AnnotationError(list_file, number, "label",
-                                  f"{label_text!r} is not an integer class index") from None
+        label = _class_index(label_text, list_file, number)
         if label < 0 or (num_classes is not None and label >= num_classes):
             bound = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
             raise AnnotationError(list_file, number, "label", f"index {label} out of range (expected {bound})")
         records.append(VideoRecord(str(root / path), label))
+    if not records:
+        raise AnnotationError(list_file, None, "file", "no videos (expected 'relative/path.mp4 label_index' lines)")
     return records
+
+
+def _class_index(text: str, file: Path, line: int) -> int:
+    """The label as a class index. ``3.0`` is refused like ``2.5``, with the integer it probably meant."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise AnnotationError(file, line, "label", f"{text!r} is not an integer class index") from None
+    meant = f" (write {int(value)})" if value.is_integer() else ""
+    raise AnnotationError(file, line, "label", f"{text!r} is a float, not an integer class index{meant}")
 
 
 def write_generic_list(list_file: str | os.PathLike, records: Iterable[VideoRecord],

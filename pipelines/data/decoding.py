@@ -1,19 +1,24 @@
-"""Decoding with decord, bad-file triage, and the class-based ``map_batches`` UDF.
+"""Decoding (decord, else PyAV), bad-file triage, and the class-based ``map_batches`` UDF.
 
-A bad file must cost one video, never an epoch: :func:`open_video` and :func:`read_frames`
-turn every failure into a :class:`BadVideo` with a reason from :data:`REASONS`, the UDF
-skips that video and reports it to a :class:`~pipelines.data.health.DataHealth` tally, and only
-when the tally says more than the allowed fraction of the dataset is unreadable does the
-UDF raise :class:`~pipelines.data.health.TooManyBadVideos`, which stops the run with the first
-offenders listed.
+decord reads the files it reads exactly (:data:`DECORD_EXACT_CODECS` in
+:data:`DECORD_EXACT_CONTAINERS`); PyAV decodes the rest, and whatever decord fails to open or
+decode, so a video is bad only when neither can give the clip (:class:`Decoded` says which did).
+A bad file must cost one video, never an epoch: :func:`open_video` and :func:`read_frames` turn
+every failure into a :class:`BadVideo` with a reason from :data:`REASONS`, the UDF skips that video
+and reports it to a :class:`~pipelines.data.health.DataHealth` tally, and only when the tally says
+more than the allowed fraction of the dataset is unreadable does the UDF raise
+:class:`~pipelines.data.health.TooManyBadVideos`, which stops the run with the first offenders listed.
 
 Frames leave the UDF as uint8 ``(T, H, W, 3)``; conversion to float happens in the training
 worker (:func:`pipelines.data.batches.to_model_input`), so the object store moves 4x less data.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
@@ -21,7 +26,8 @@ import numpy as np
 from .health import DataHealth, TooManyBadVideos
 from .crops import apply_crop
 from .sampling import MODES, ClipSpec, TooShortError, clip_rng, plan_clips, plan_crops
-from .video_io import probe_size
+from .video_io import (DECORD_EXACT_CODECS, DECORD_EXACT_CONTAINERS, PyAVReader, decord_misreads,
+                       frames_pyav_decodes, probe_size, read_frames_pyav)
 
 log = logging.getLogger(__name__)
 
@@ -44,27 +50,59 @@ class BadVideo(Exception):
         super().__init__(f"{path}: {reason} ({detail or REASONS[reason]})")
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """One video's views and the decoder that gave them (``"pyav"`` with ``why`` when not decord)."""
+
+    views: list[tuple[np.ndarray, int]]
+    decoder: str = "decord"
+    why: str = ""
+
+
 def open_video(path: str, *, num_threads: int = 1, min_frames: int = 1):
-    """Open ``path`` with decord (one decode thread: parallelism comes from more actors).
+    """Open ``path`` with decord where it reads exactly (one decode thread: parallelism comes from
+    more actors), else with PyAV: a decord reader, or a :class:`PyAVReader`.
 
-    Raises :class:`BadVideo` for missing, empty, unreadable or too short files.
+    A file is bad only when neither decoder can open it: :class:`BadVideo` for missing, empty,
+    unreadable, truncated (no frame decodes) or too short files.
     """
-    import decord
-
     if not os.path.exists(path):
         raise BadVideo(path, "missing")
     if os.path.getsize(path) == 0:
         raise BadVideo(path, "empty")
+    why = decord_misreads(path)
+    reader = None
+    if not why:
+        reader, why = _open_decord(path, num_threads)
+    if reader is None:
+        reader = _open_pyav(path, why)
+    if len(reader) < min_frames:
+        raise BadVideo(path, "too_short", f"{len(reader)} frames, need {min_frames}")
+    return reader
+
+
+def _open_decord(path: str, num_threads: int):
+    """(decord reader, "") or (None, why): decord stops on what PyAV may still read (no duration)."""
+    import decord
+
     try:
         reader = decord.VideoReader(path, num_threads=num_threads)
-        num_frames = len(reader)
+        len(reader)
     except Exception as error:  # decord raises RuntimeError / DECORDError subclasses
-        # A header PyAV can read means a real video whose data is cut off or corrupt.
-        reason = "truncated" if probe_size(path) is not None else "unreadable"
-        raise BadVideo(path, reason, _short(error)) from None
-    if num_frames < min_frames:
-        raise BadVideo(path, "too_short", f"{num_frames} frames, need {min_frames}")
-    return reader
+        return None, f"decord: {_short(error)}"
+    return reader, ""
+
+
+def _open_pyav(path: str, why: str) -> PyAVReader:
+    """The PyAV reader of a file decord does not read; its length is the frames PyAV decodes.
+    A decode error makes the file ``truncated`` (cut off or corrupt), even after good frames."""
+    counted = frames_pyav_decodes(path)
+    if counted is None:
+        raise BadVideo(path, "unreadable", f"{why}; PyAV cannot open it either")
+    frames, error = counted
+    if error or frames == 0:
+        raise BadVideo(path, "truncated", f"{why}; PyAV: {error or 'no frame'} after {frames} frames")
+    return PyAVReader(path, frames, why)
 
 
 def check_size(path: str, height: int, width: int, min_side: int = 16, max_aspect: float = 4.0) -> None:
@@ -74,58 +112,55 @@ def check_size(path: str, height: int, width: int, min_side: int = 16, max_aspec
 
 
 def read_frames(reader, indices: np.ndarray, path: str, min_side: int = 16, max_aspect: float = 4.0) -> np.ndarray:
-    """Frames ``indices`` (sorted or not) as uint8 ``(len, H, W, 3)``; decode failures -> BadVideo.
+    """Frames ``indices`` (sorted or not) as uint8 ``(len, H, W, 3)``; decode failures -> BadVideo."""
+    return _read(reader, indices, path, min_side, max_aspect)[0]
 
-    When decord fails, the header is probed with PyAV: a degenerate size is ``bad_size``; a
-    sane one is decoded again with PyAV, because decord 0.6 cannot copy frames of some
-    widths (16, 24, 48, 72 px, ...) that are perfectly valid video. Only if PyAV cannot
-    produce the frames either is the file ``truncated``.
-    """
+
+def _read(reader, indices: np.ndarray, path: str, min_side: int, max_aspect: float) -> tuple[np.ndarray, str]:
+    """(frames, why PyAV gave them or ""). When decord fails, PyAV decodes the frames again,
+    because decord 0.6 cannot copy frames of some widths (16, 24, 48, 72 px, ...) that are
+    perfectly valid video: only if PyAV cannot produce them either is the file ``truncated``."""
+    if isinstance(reader, PyAVReader):
+        return _read_pyav(path, indices, reader.why, min_side, max_aspect), reader.why
     try:
         frames = reader.get_batch([int(i) for i in indices]).asnumpy()
     except Exception as error:
-        size = probe_size(path)
-        if size is not None:
-            check_size(path, *size, min_side=min_side, max_aspect=max_aspect)
-            frames = read_frames_pyav(path, indices)
-            if frames is not None:
-                return frames
-        raise BadVideo(path, "truncated", _short(error)) from None
+        why = f"decord: {_short(error)}"
+        return _read_pyav(path, indices, why, min_side, max_aspect), why
     if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
         raise BadVideo(path, "bad_size", f"decoder returned shape {frames.shape}")
+    return frames, ""
+
+
+def _read_pyav(path: str, indices: np.ndarray, why: str, min_side: int, max_aspect: float) -> np.ndarray:
+    """PyAV's frames, after a header check that rejects a degenerate size without decoding."""
+    size = probe_size(path)
+    if size is not None:
+        check_size(path, *size, min_side=min_side, max_aspect=max_aspect)
+    try:
+        frames = read_frames_pyav(path, indices)
+    except ValueError as error:  # frames changing size
+        raise BadVideo(path, "bad_size", str(error)) from None
+    if frames is None:
+        raise BadVideo(path, "truncated", f"{why}; PyAV decodes fewer than {int(np.max(indices)) + 1} frames")
     return frames
 
 
-def read_frames_pyav(path: str, indices: np.ndarray) -> np.ndarray | None:
-    """The fallback decoder: frames ``indices`` by decoding from the start; None if any is missing."""
-    import av
-
-    wanted = {int(i) for i in indices}
-    found: dict[int, np.ndarray] = {}
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "NONE"
-            for number, frame in enumerate(container.decode(stream)):
-                if number in wanted:
-                    found[number] = frame.to_ndarray(format="rgb24")
-                if number >= max(wanted):
-                    break
-    except Exception:
-        return None
-    if len(found) != len(wanted):
-        return None
-    return np.stack([found[int(i)] for i in indices])
-
-
 def _short(error: Exception) -> str:
+    """The first line of an error, without decord's ``[12:00:00] src/file.cc:270: [path] `` prefix."""
     text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
+    line = re.sub(r"^\[[\d:]+\] \S+:\d+: (\[[^\]]*\] ?)?", "", text[0]) if text else ""
+    return (line or type(error).__name__)[:200]
 
 
 def decode_views(path: str, label: int, spec: ClipSpec, mode: str, epoch: int,
                  num_threads: int = 1) -> list[tuple[np.ndarray, int]]:
-    """All views of one video as ``(clip uint8 (T, h, w, 3), label)``; raises BadVideo.
+    """All views of one video as ``(clip uint8 (T, h, w, 3), label)``; raises BadVideo."""
+    return decode_video(path, label, spec, mode, epoch, num_threads).views
+
+
+def decode_video(path: str, label: int, spec: ClipSpec, mode: str, epoch: int, num_threads: int = 1) -> Decoded:
+    """All views of one video and the decoder that served it; raises BadVideo.
 
     One decode pass reads the union of every view's frames (10 test clips share keyframes).
     A flipped training clip takes ``spec.flipped_label(label)``.
@@ -134,8 +169,17 @@ def decode_views(path: str, label: int, spec: ClipSpec, mode: str, epoch: int,
     rng = clip_rng(spec.seed, epoch, path) if mode == "train" else None
     clips = _plan_clips(spec, mode, len(reader), rng, path)
     every = np.unique(np.concatenate(clips))
-    frames = read_frames(reader, every, path, spec.min_side, spec.max_aspect)
-    return cut_views(frames, every, clips, rng, path, label, spec, mode)
+    frames, why = _read(reader, every, path, spec.min_side, spec.max_aspect)
+    views = cut_views(frames, every, clips, rng, path, label, spec, mode)
+    if why:
+        _say_served_by_pyav(path, why)
+    return Decoded(views, "pyav" if why else "decord", why)
+
+
+@functools.lru_cache(maxsize=8192)
+def _say_served_by_pyav(path: str, why: str) -> None:
+    """One log line per video and decode process, not one per epoch."""
+    log.info("%s: served by PyAV (%s)", path, why)
 
 
 def views_from_frames(frames: np.ndarray, path: str, label: int, spec: ClipSpec, mode: str,
@@ -216,13 +260,13 @@ class DecodeClips:
         for path, label, video, epoch in zip(batch["path"], batch["label"], videos, epochs):
             path = str(path)
             try:
-                decoded = decode_views(path, int(label), self.spec, self.mode, epoch, self.num_threads)
+                decoded = decode_video(path, int(label), self.spec, self.mode, epoch, self.num_threads)
             except BadVideo as bad:
                 log.warning("skipping %s", bad)
                 skipped.append((epoch, video, path, bad.reason, bad.detail))
                 continue
-            served.append((epoch, video, len(decoded)))
-            outputs.append((video, epoch, decoded))
+            served.append((epoch, video, len(decoded.views), decoded.decoder))
+            outputs.append((video, epoch, decoded.views))
         stop = self._call("record", served, skipped)
         if stop:
             raise TooManyBadVideos(stop)
@@ -245,5 +289,6 @@ def _columns(outputs: list[tuple[int, int, list[tuple[np.ndarray, int]]]]) -> di
     }
 
 
-__all__ = ["REASONS", "BadVideo", "DataHealth", "DecodeClips", "TooManyBadVideos", "check_size", "cut_views",
-           "decode_views", "open_video", "read_frames", "read_frames_pyav", "views_from_frames"]
+__all__ = ["DECORD_EXACT_CODECS", "DECORD_EXACT_CONTAINERS", "REASONS", "BadVideo", "DataHealth", "DecodeClips",
+           "Decoded", "PyAVReader", "TooManyBadVideos", "check_size", "cut_views", "decode_video", "decode_views",
+           "open_video", "read_frames", "read_frames_pyav", "views_from_frames"]

@@ -3,7 +3,8 @@
 One tally per dataset, shared by every decode actor (as a Ray actor, see
 ``pipelines.data.dataset``), so "more than X% of the dataset is unreadable" is judged on the whole
 dataset rather than on one actor's share, and the training loop can log an epoch's
-summary. The tally also hands out epochs: a video's k-th visit after :meth:`DataHealth.rewind`
+summary, including how many videos only PyAV could serve (``served_by_pyav``). The tally
+also hands out epochs: a video's k-th visit after :meth:`DataHealth.rewind`
 belongs to epoch ``start + k``, which lets one Ray Dataset re-sample clips on every pass
 while a given (epoch, video) always yields the same clip, whichever actor decodes it.
 """
@@ -34,6 +35,7 @@ class DataHealth:
         self.visits: Counter[int] = Counter()
         self.clips: Counter[int] = Counter()  # epoch -> clips served
         self.served: dict[int, Counter[int]] = defaultdict(Counter)  # epoch -> video -> times
+        self.by_pyav: dict[int, set[int]] = defaultdict(set)  # epoch -> videos PyAV decoded
         self.bad: dict[int, dict[int, tuple[str, str, str]]] = defaultdict(dict)  # epoch -> video -> why
         self.stopped: str | None = None
         self.starts = 0  # decode workers (actors) that started reporting here
@@ -61,15 +63,17 @@ class DataHealth:
 
     # -- counting
 
-    def record(self, served: list[tuple[int, int, int]],
-               skipped: list[tuple[int, int, str, str, str]]) -> str | None:
-        """Add ``(epoch, video, clips)`` served and ``(epoch, video, path, reason, detail)`` skipped.
+    def record(self, served: list[tuple], skipped: list[tuple[int, int, str, str, str]]) -> str | None:
+        """Add ``(epoch, video, clips[, decoder])`` served and ``(epoch, video, path, reason, detail)``
+        skipped; a served video without ``decoder`` was decoded by decord.
 
         Returns a message when the run must stop (too many unreadable videos), else None.
         """
-        for epoch, video, clips in served:
+        for epoch, video, clips, *decoder in served:
             self.served[epoch][video] += 1
             self.clips[epoch] += clips
+            if decoder and decoder[0] == "pyav":
+                self.by_pyav[epoch].add(video)
         for epoch, video, path, reason, detail in skipped:
             if video not in self.bad[epoch]:
                 self.bad[epoch][video] = (path, reason, detail)
@@ -88,12 +92,13 @@ class DataHealth:
         return "\n".join(lines)
 
     def summary(self, epoch: int | None = None) -> dict:
-        """One epoch's figures (the latest seen when ``epoch`` is None), JSON-friendly for logging."""
+        """One epoch's figures (the latest seen when ``epoch`` is None), JSON-friendly for logging:
+        ``served_by_pyav`` counts the videos served that decord could not read (exactly)."""
         epochs = sorted(set(self.served) | set(self.bad))
         if epoch is None:
             if not epochs:
                 return {"epoch": None, "clips_served": 0, "videos_served": 0, "videos_served_twice": 0,
-                        "videos_skipped": 0, "skipped_by_reason": {}, "offenders": []}
+                        "served_by_pyav": 0, "videos_skipped": 0, "skipped_by_reason": {}, "offenders": []}
             epoch = epochs[-1]
         served, bad = self.served.get(epoch, Counter()), self.bad.get(epoch, {})
         return {
@@ -101,6 +106,7 @@ class DataHealth:
             "clips_served": self.clips.get(epoch, 0),
             "videos_served": len(served),
             "videos_served_twice": sum(1 for n in served.values() if n > 1),
+            "served_by_pyav": len(self.by_pyav.get(epoch, ())),
             "videos_skipped": len(bad),
             "skipped_by_reason": dict(Counter(reason for _, reason, _ in bad.values())),
             "offenders": [{"path": p, "reason": r, "detail": d} for p, r, d in bad.values()],

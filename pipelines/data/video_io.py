@@ -1,6 +1,14 @@
-"""Writing real video files with PyAV (H.264 by default), for the synthetic set and tests."""
+"""Video files through PyAV: writing them (H.264 by default, for the synthetic set and tests),
+reading their headers, and decoding the videos decord cannot read, or cannot read exactly.
+
+PyAV decodes from the first frame and numbers frames as they come out of the decoder, so the
+frame it calls ``i`` is the ``i``-th frame shown, whatever the container says about timestamps,
+durations or frame counts. That is slower than decord's seeking, and it is why PyAV is the
+decoder of last resort (``pipelines.data.decoding`` chooses).
+"""
 from __future__ import annotations
 
+import functools
 import os
 from typing import Iterable
 
@@ -97,3 +105,122 @@ def probe_frames(path: str) -> tuple[int, int, int] | None:
             return (int(frames), int(context.height), int(context.width)) if frames else None
     except Exception:
         return None
+
+
+def probe_codec(path: str) -> tuple[str, str] | None:
+    """(container format, codec) of the first video stream as FFmpeg names them, e.g.
+    ``("mov,mp4,m4a,3gp,3g2,mj2", "h264")``; None if PyAV cannot open it or it has no video."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return container.format.name, container.streams.video[0].codec_context.name
+    except Exception:
+        return None
+
+
+def count_frames_pyav(path: str) -> tuple[int, str] | None:
+    """(frames PyAV decodes from ``path``, the error that stopped it or "" at a clean end); None
+    if it cannot open the file or finds no video stream in it.
+
+    Decoding every frame is the only count a file with no (or a wrong) frame count in its
+    header gives; the frames are not converted to RGB, which is most of the cost. Decoding stops
+    at the first error: an MP4 cut short ends in one, while a cut Ogg or raw stream just ends.
+    """
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception:
+        return None
+    count = 0
+    with container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"  # one decode thread: parallelism comes from more actors
+        try:
+            for _ in container.decode(stream):
+                count += 1
+        except Exception as error:
+            return count, (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return count, ""
+
+
+def read_frames_pyav(path: str, indices) -> np.ndarray | None:
+    """Frames ``indices`` (any order, repeats allowed) as uint8 ``(len, H, W, 3)``, decoded from
+    the start; None if any of them cannot be decoded. Frames that change size raise ValueError."""
+    import av
+
+    wanted = {int(i) for i in indices}
+    found: dict[int, np.ndarray] = {}
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "NONE"
+            for number, frame in enumerate(container.decode(stream)):
+                if number in wanted:
+                    found[number] = frame.to_ndarray(format="rgb24")
+                if number >= max(wanted):
+                    break
+    except Exception:
+        return None
+    if len(found) != len(wanted):
+        return None
+    if len({frame.shape for frame in found.values()}) > 1:
+        raise ValueError(f"frames change size: {sorted({f.shape[1::-1] for f in found.values()})}")
+    return np.stack([found[int(i)] for i in indices])
+
+
+# What decord 0.6 was measured to read exactly (every sorted or unsorted batch of frames asked for,
+# with and without B-frames): H.264, VP8 and VP9 in MP4/MOV and Matroska/WebM, which covers
+# Kinetics (H.264 MP4) and Something-Something V2 (VP9 WebM). Elsewhere it can return the wrong
+# frames without an error: HEVC with B-frames; MPEG-4 Part 2 (XviD) and MPEG-1/2 with B-frames in
+# any container; H.264 or MPEG-2 in AVI, MPEG-PS and MPEG-TS (asked for frames 40 and 41 of an
+# MPEG-4 AVI it returned 9 and 10). Those files are decoded by PyAV.
+DECORD_EXACT_CONTAINERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
+DECORD_EXACT_CODECS = frozenset({"h264", "vp8", "vp9"})
+
+
+class PyAVReader:
+    """What ``decoding.open_video`` returns when PyAV decodes the video: its length (the frames PyAV
+    decodes) and ``why`` decord does not (its error, or the container and codec it misreads)."""
+
+    decoder = "pyav"
+
+    def __init__(self, path: str, num_frames: int, why: str) -> None:
+        self.path, self.num_frames, self.why = path, num_frames, why
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    """(size, mtime): what the per-process caches below key on, so a rewritten file is seen anew."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+def frames_pyav_decodes(path: str) -> tuple[int, str] | None:
+    """:func:`count_frames_pyav`, counted once per file and process (a decode actor lives for the
+    run), not once per epoch: counting decodes the whole video."""
+    return _count_frames(path, *_stamp(path))
+
+
+@functools.lru_cache(maxsize=8192)
+def _count_frames(path: str, size: int, mtime: int) -> tuple[int, str] | None:
+    return count_frames_pyav(path)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _container_and_codec(path: str, size: int, mtime: int) -> tuple[str, str] | None:
+    return probe_codec(path)
+
+
+def decord_misreads(path: str) -> str:
+    """Why decord must not read ``path`` (a container or codec it does not read exactly), or ""
+    to try it. Probed once per file and process."""
+    probed = _container_and_codec(path, *_stamp(path))
+    if probed is None or (probed[0] in DECORD_EXACT_CONTAINERS and probed[1] in DECORD_EXACT_CODECS):
+        return ""  # unknown to PyAV: decord may still read it
+    return f"decord does not read {probed[1]} in {probed[0].split(',')[0]} exactly"
