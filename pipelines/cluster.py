@@ -6,12 +6,21 @@ what the cluster has (``ray.cluster_resources()``), never hard-coded: CPUs per t
 worker and the decode pool (:func:`worker_resources`), and trials side by side in a sweep
 (:func:`plan_concurrency`). On a cluster whose CPU nodes carry :data:`DECODE_LABEL`
 (``cluster/*.yaml``), decode actors are pinned there and training workers kept off them.
+
+Ray forwards every worker's output to the driver's console. :func:`start_ray` with
+``route_output`` hands it to the driver's ``logging`` instead: our own lines, marked in each
+worker (:func:`remote_logging`, Ray's worker setup hook), become the records they were, and
+Ray's own lines records of :data:`RAY_WORKERS_LOGGER` (:func:`route_worker_output`); the
+command line then decides what reaches the console and what only its log file.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import re
+import sys
 
 from .config import ExperimentConfig
 from .data.dataset import DecodePool
@@ -21,8 +30,19 @@ DECODE_LABEL = {"smallbig/role": "decode"}
 # Where training workers go when the cluster has decode nodes: anywhere else.
 TRAIN_LABEL_SELECTOR = {"smallbig/role": "!decode"}
 
+# Our log lines in Ray's worker processes carry this mark, their level and their logger's name,
+# so that the driver tells them from Ray's own output (start_ray(route_output=True)).
+REMOTE_MARK = "\x1epipelines"
+# The logger of in-flight progress (a training epoch's clips): JSON for the driver's progress bars.
+PROGRESS_LOGGER = "pipelines.progress"
+# The logger Ray's own forwarded worker lines are given to on the driver (not under "ray", whose
+# handler prints to the console).
+RAY_WORKERS_LOGGER = "ray_workers"
+_ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|^\s*\w*(Error|Exception): ")
 
-def start_ray(address: str | None = None, *, num_cpus: int | None = None):
+
+def start_ray(address: str | None = None, *, num_cpus: int | None = None, route_output: bool = False,
+              verbose: bool = False):
     """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start Ray on this machine.
 
     A Ray started here serves its dashboard on 127.0.0.1 only (to open it to a network, start
@@ -30,6 +50,10 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None):
     the workers need (the MLflow store) travel in the job's runtime environment. Inside a
     submitted job (``ray job submit --runtime-env ...``) the job's own variables already reach
     every worker, and Ray refuses to set one twice: those are not passed again.
+
+    ``route_output``: the workers' output reaches this process's ``logging`` instead of its
+    console (:func:`route_worker_output`; ``verbose`` prints Ray's own lines as well), so the
+    command line decides what a person sees and what goes to its log file.
     Returns Ray's context (its ``dashboard_url`` among others), or None when Ray was already up.
     """
     import ray
@@ -40,13 +64,20 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None):
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
     # Train V2 copies a worker's print() into its logger; under Tune both reach the console.
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
-    passed = ("MLFLOW_TRACKING_URI", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "RAY_TRAIN_ENABLE_PRINT_PATCH")
+    passed = ("MLFLOW_TRACKING_URI", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "RAY_TRAIN_ENABLE_PRINT_PATCH",
+              "RAY_DATA_DISABLE_PROGRESS_BARS")
     job_env = job_env_vars()
-    env = {k: os.environ[k] for k in passed if k in os.environ and k not in job_env}
+    runtime_env = {"env_vars": {k: os.environ[k] for k in passed if k in os.environ and k not in job_env}}
+    if route_output:  # our lines in every worker process marked for route_worker_output
+        runtime_env["worker_process_setup_hook"] = "pipelines.cluster.remote_logging"
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        return ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=True)
-    return ray.init(num_cpus=num_cpus, runtime_env={"env_vars": env}, dashboard_host="127.0.0.1")
+        context = ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+    else:
+        context = ray.init(num_cpus=num_cpus, runtime_env=runtime_env, dashboard_host="127.0.0.1")
+    if route_output:
+        route_worker_output(verbose)
+    return context
 
 
 def job_env_vars() -> dict[str, str]:
@@ -160,3 +191,88 @@ def plan_concurrency(base: ExperimentConfig, trials: int, max_concurrent: int | 
     concurrent = max(1, min(concurrent, trials))
     share = None if base.run.gpus_per_worker > 0 else cpus / concurrent
     return concurrent, share
+
+
+# The console: our lines from the workers, marked, routed on the driver.
+
+class _MarkedFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{REMOTE_MARK} {record.levelno} {record.name} {super().format(record)}"
+
+
+def console_logging(marked: bool = False) -> None:
+    """Our INFO lines on this Ray worker process's stdout, which Ray forwards to the driver (Ray
+    Train sets up the root logger of its workers for its own files, so a ``basicConfig`` would do
+    nothing). ``marked``: each line carries :data:`REMOTE_MARK`, its level and its logger, for the
+    driver's :func:`route_worker_output`, and progress records (:data:`PROGRESS_LOGGER`) go too;
+    unmarked, progress records go nowhere."""
+    logger, progress = logging.getLogger("pipelines"), logging.getLogger(PROGRESS_LOGGER)
+    progress.propagate = False
+    if any(getattr(h, "_pipelines_console", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_MarkedFormatter("%(message)s") if marked else logging.Formatter("%(message)s"))
+    handler._pipelines_console = True
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if marked:
+        progress.addHandler(handler)
+        progress.setLevel(logging.INFO)
+
+
+def remote_logging() -> None:
+    """Ray's ``worker_process_setup_hook`` for the runs :func:`start_ray` routes: marked lines."""
+    console_logging(marked=True)
+
+
+def route_worker_output(verbose: bool = False) -> None:
+    """Hand what Ray forwards from its workers to this process's ``logging``, not to its console.
+
+    Our marked lines become the records they were (their level and logger kept, the mark
+    removed); Ray's own lines become INFO records of :data:`RAY_WORKERS_LOGGER` (ERROR for
+    errors and tracebacks), its Ray Data progress bars are dropped. With ``verbose`` Ray's lines
+    and bars are also printed as Ray prints them. Uses Ray's driver-side log dispatcher (Ray
+    2.60); the handler keeps Ray's name, so ``ray.shutdown()`` removes it as it removes Ray's.
+    """
+    import functools
+
+    from ray._private import worker as ray_worker
+    from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+
+    show = None
+    if verbose:
+        ignore_prefix = ray_worker._should_ignore_worker_log_prefix(ray_worker.global_worker)
+        show = functools.partial(ray_worker.print_to_stdstream, ignore_prefix=ignore_prefix)
+    if any(name == "ray_print_logs" for name, _ in dispatcher.handlers):  # log_to_driver is on
+        dispatcher.remove_handler("ray_print_logs")
+        dispatcher.add_handler("ray_print_logs", functools.partial(_route, show=show))
+    if not verbose:  # what the raylet pushes to the driver (worker-pool warnings, dead workers) too
+        ray_worker.print_to_stdstream = lambda data, ignore_prefix=False: _route(data)
+
+
+def _route(data: dict, show=None) -> None:
+    """One batch of forwarded lines (one worker, one stream): see :func:`route_worker_output`."""
+    from ray._private.worker import filter_autoscaler_events
+    from ray.experimental.tqdm_ray import RAY_TQDM_MAGIC
+
+    ray_log = logging.getLogger(RAY_WORKERS_LOGGER)
+    name = data.get("actor_name") or data.get("task_name")
+    source = f"({name + ' ' if name else ''}pid={data.get('pid')})"
+    lines = data.get("lines", [])
+    if data.get("pid") == "autoscaler":  # its events, not its status every few seconds (as Ray prints it)
+        lines = list(filter_autoscaler_events(lines))
+    theirs, failing = [], False
+    for line in lines:
+        at = line.find(REMOTE_MARK)
+        if at >= 0:
+            level, logger, message = (line[at + len(REMOTE_MARK):].lstrip().split(" ", 2) + ["", ""])[:3]
+            logging.getLogger(logger or "pipelines").log(int(level) if level.isdigit() else logging.INFO, message)
+            continue
+        theirs.append(line)
+        if RAY_TQDM_MAGIC not in line:
+            failing = failing or bool(_ERROR_LINE.search(line))
+            raylet = data.get("pid") == "raylet" and not line.startswith("WARNING")  # its errors
+            ray_log.log(logging.ERROR if failing or raylet else logging.INFO, "%s %s", source, line)
+    if show is not None and theirs:
+        show({**data, "lines": theirs})

@@ -16,14 +16,15 @@ from .peers import PEERS
 from .pools import PoolSize, make_big_view_pool
 from .registry import build_model, get_entry, list_models, model_config, register_config, register_model
 from .resnet import StageSpec, VideoResNet
+from .reversal import ReversalCheck, check_reversal
 from .s3d import S3D, FeatureGate, SepConv3d
 from .temporal import NonLocalBlock, TemporalAggregation, TemporalShift
 from .units import ExtraUnit, SmallBigUnit, ViewOptions
 
 __all__ = [
     "BigLittleVideoNet", "BlockSpec", "Bottleneck", "ExtraUnit", "FeatureGate", "LoadReport", "ModelConfig",
-    "NonLocalBlock", "PAPER_TABLES", "PEERS", "PaperRow", "PaperTable", "PoolSize", "S3D", "SepConv3d",
-    "SmallBigUnit", "StageSpec", "ViewOptions", "TemporalAggregation", "TemporalShift", "VideoResNet", "build_model", "count_gmacs",
-    "count_parameters", "get_entry", "list_models", "load_2d_weights", "make_big_view_pool", "model_config",
-    "register_config", "register_model",
+    "NonLocalBlock", "PAPER_TABLES", "PEERS", "PaperRow", "PaperTable", "PoolSize", "ReversalCheck", "S3D",
+    "SepConv3d", "SmallBigUnit", "StageSpec", "ViewOptions", "TemporalAggregation", "TemporalShift", "VideoResNet",
+    "build_model", "check_reversal", "count_gmacs", "count_parameters", "get_entry", "list_models",
+    "load_2d_weights", "make_big_view_pool", "model_config", "register_config", "register_model",
 ]

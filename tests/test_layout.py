@@ -16,6 +16,7 @@ LAYERS = [
     ("pipelines.cluster", "pipelines.tracking"),
     ("pipelines.training",),
     ("pipelines.sweeps",),
+    ("pipelines.cli",),  # the command line sits on top of every stage
 ]
 
 

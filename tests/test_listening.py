@@ -19,7 +19,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def listening_hosts(port: int, timeout: float = 90.0) -> set[str]:
+def listening_hosts(port: int, timeout: float = 240.0) -> set[str]:
+    # MLflow 3's server took 40 s to listen on a lightly loaded 2-core machine and over 90 s while
+    # other jobs ran (measured): the wait is generous, it is not a speed check.
     deadline = time.time() + timeout
     while time.time() < deadline:
         hosts = {c.laddr.ip for c in psutil.net_connections(kind="inet")

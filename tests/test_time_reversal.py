@@ -6,17 +6,21 @@ symmetric in time, so a network whose convs all have temporal extent 1 gives the
 logits for both orders: it cannot tell "left" from "right". A temporal conv, a temporal
 shift (TSM: one fold looks ahead, another back), TAM's learned neighbour weights or
 bLVNet's odd/even frame split breaks the symmetry.
+
+The check itself is ``smallbig.reversal`` (also ``python run.py reversal --model NAME``):
+random norms and TAM weights switch every path on, and float64 keeps rounding far below
+the effect.
 """
 import fnmatch
 
 import pytest
 import torch
 
-from smallbig import TemporalAggregation, build_model, list_models
-from torchvision_resnet import randomize_norms
+from smallbig import build_model, list_models
+from smallbig.reversal import activate, check_reversal, is_invariant, logits_both_ways, random_clip, sees_time
 
 CLIP = torch.randn(2, 3, 8, 48, 48, generator=torch.Generator().manual_seed(1))
-SMALL_CLIP = torch.randn(1, 3, 8, 32, 32, generator=torch.Generator().manual_seed(2))
+SMALL_CLIP = random_clip(batch=1, frames=8, size=32, seed=2)
 
 # The specification: every registered model matching one of these can tell the arrow of
 # time; every other registered model (2D ResNets, SmallBig as released) is exactly invariant.
@@ -31,41 +35,17 @@ SEES_THE_ARROW_OF_TIME = (
 )
 
 
-def _activate(model):
-    """Random norms switch the big views and non-local blocks on; TAM gets weights of order one.
-
-    Fresh TAM weights are small (Kaiming, as released): behind eval-mode norms with random
-    statistics the clip's signal would fade to nothing and every model would look invariant.
-    """
-    randomize_norms(model)
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, TemporalAggregation):
-                m.conv.weight.copy_(torch.rand(m.conv.weight.shape, generator=g) + 0.2)
-    return model
-
-
 def _logits_both_ways(name, clip=CLIP, **options):
-    # float64 keeps rounding far below the effect.
-    model = _activate(build_model(name, num_classes=5, **options)).eval().double()
-    clip = clip.double()
-    with torch.no_grad():
-        return model(clip), model(clip.flip(2))
-
-
-def _sees_time(forward, backward):
-    # Invariant models agree to ~1e-15 in float64; random deep nets on tiny clips differ by 1e-3..1e-1.
-    return (forward - backward).abs().max() > 1e-4 * forward.abs().max()
+    return logits_both_ways(activate(build_model(name, num_classes=5, **options)), clip)
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_registered_model_is_invariant_to_reversal_unless_it_has_a_temporal_operator(name):
     forward, backward = _logits_both_ways(name, SMALL_CLIP, base_width=16)  # width does not change the symmetry
     if any(fnmatch.fnmatch(name, pattern) for pattern in SEES_THE_ARROW_OF_TIME):
-        assert _sees_time(forward, backward)
+        assert sees_time(forward, backward)
     else:
-        assert torch.allclose(forward, backward, atol=1e-9, rtol=1e-9)
+        assert is_invariant(forward, backward)
 
 
 @pytest.mark.parametrize("name, options", [
@@ -74,10 +54,19 @@ def test_every_registered_model_is_invariant_to_reversal_unless_it_has_a_tempora
     ("r23_2d", {"temporal_module": "tam"}),                                # TAM alone
 ])
 def test_temporal_operators_tell_a_clip_from_its_reversal(name, options):
-    assert _sees_time(*_logits_both_ways(name, **options))
+    assert sees_time(*_logits_both_ways(name, **options))
 
 
 def test_nonlocal_attention_alone_cannot_tell_the_arrow_of_time():
     """C2D + non-local: attention weighs positions by content, not by order."""
     forward, backward = _logits_both_ways("nonlocal_r23", temporal_stages=[])
-    assert torch.allclose(forward, backward, atol=1e-9, rtol=1e-9)
+    assert is_invariant(forward, backward)
+
+
+def test_the_check_reports_rounding_for_an_invariant_model_and_a_real_difference_otherwise():
+    invariant = check_reversal("smallbig_r23_full", base_width=16)
+    order_aware = check_reversal("r23_3d", base_width=16)
+    assert invariant.invariant and invariant.dtype == "float64"
+    assert invariant.max_abs_diff < 1e-12 * (1 + invariant.max_abs_logit)  # rounding, relative to the logits
+    assert not order_aware.invariant and order_aware.max_abs_diff > 1e-4 * order_aware.max_abs_logit
+    assert invariant.input_shape == (1, 3, 8, 32, 32)

@@ -128,7 +128,7 @@ def open_tracking(config: ExperimentConfig, data: RunData, *, parent_run_id: str
     return client, uri, run_id
 
 
-def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list):
+def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list, label: str = ""):
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -137,7 +137,7 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list):
     world = config.run.workers
     plan = WorkerPlan(config.to_dict(), data.classes, world,
                       steps_per_epoch(len(data.inputs.train), config.data.batch_size, world), data.inputs,
-                      data.cpus_per_worker)
+                      data.cpus_per_worker, label)
     resources = {"CPU": data.cpus_per_worker}
     if config.run.gpus_per_worker:
         resources["GPU"] = config.run.gpus_per_worker
@@ -157,13 +157,14 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list):
 
 def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str | None = None,
         extra_tags: dict[str, str] | None = None, cluster_cpus: float | None = None,
-        callbacks: list | None = None, cache: DatasetCache | None = None) -> TrainResult:
+        callbacks: list | None = None, cache: DatasetCache | None = None, label: str = "") -> TrainResult:
     """Train ``config`` on the Ray cluster this process is connected to; resume if ``run.name`` ran before.
 
     ``cluster_cpus`` is the share of the cluster's CPUs this run may size itself to (all of
     them by default; a sweep running trials side by side passes each its share), and
     ``callbacks`` are more Ray Train callbacks (a sweep passes Tune's report callback), and
-    ``cache`` the decoded dataset when the caller made it (a sweep makes it once for all trials).
+    ``cache`` the decoded dataset when the caller made it (a sweep makes it once for all trials),
+    ``label`` what the console lines call the run (a sweep's row; none for a lone run).
     """
     import ray
 
@@ -175,8 +176,8 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
         cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
     data = prepare_data(config, cluster_cpus, cache, run_test=run_test)
     client, uri, run_id = open_tracking(config, data, parent_run_id=parent_run_id, extra_tags=extra_tags)
-    reporter = EpochReporter(uri, run_id, config.optim.epochs)
-    trainer = make_trainer(config, data, [reporter, *(callbacks or [])])
+    reporter = EpochReporter(uri, run_id, config.optim.epochs, label)
+    trainer = make_trainer(config, data, [reporter, *(callbacks or [])], label)
     try:
         result = trainer.fit()
         decoders = {"train_decoders_started": data.inputs.train_health.starts(),

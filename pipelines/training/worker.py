@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,9 +20,11 @@ from pathlib import Path
 
 import torch
 
+from ..cluster import console_logging
 from ..config import ExperimentConfig
 from .checkpoints import load_checkpoint, save_checkpoint
 from .inputs import InputPlan, WorkerInputs
+from .reporting import EpochProgress
 from .step import amp_dtype, build_model_for, cosine_with_warmup, train_epoch, validate
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class WorkerPlan:
     steps_per_epoch: int  # full batches per worker per epoch (incomplete ones are dropped)
     inputs: InputPlan
     cpus_per_worker: float = 1.0  # torch threads on a CPU
+    label: str = ""  # what the console calls this run (a sweep's row)
 
     @property
     def config(self) -> ExperimentConfig:
@@ -109,27 +111,27 @@ class TrainLoop:
     def train(self, ddp_model, batches, epoch: int) -> dict[str, float]:
         """One epoch of this worker's full batches (incomplete ones were dropped: a one-clip batch
         cannot be batch-normalised where maps are 1x1), as PySlowFast and MMAction2 do."""
-        return train_epoch(ddp_model, batches, self.optimizer, self.scheduler, self.scaler,
-                           num_classes=len(self.plan.classes), device=self.device, dtype=self.dtype,
-                           label_smoothing=self.config.optim.label_smoothing, memory_format=self.memory_format,
-                           progress=self.progress(epoch) if self.rank == 0 else None)
+        bar = None
+        if self.rank == 0:
+            plan = self.plan
+            bar = EpochProgress(self.config.run.name or "run", plan.label, epoch, self.config.optim.epochs,
+                                plan.steps_per_epoch * plan.world_size * self.config.data.batch_size)
+        metrics = train_epoch(ddp_model, batches, self.optimizer, self.scheduler, self.scaler,
+                              num_classes=len(self.plan.classes), device=self.device, dtype=self.dtype,
+                              label_smoothing=self.config.optim.label_smoothing, memory_format=self.memory_format,
+                              progress=self.progress(bar) if bar else None)
+        if bar:
+            bar.close()
+        return metrics
 
-    def progress(self, epoch: int, every_s: float = 15.0):
-        """Rank 0's line every ``every_s`` seconds: clips done of the epoch and the running loss."""
-        expected = self.plan.steps_per_epoch * self.plan.world_size * self.config.data.batch_size
-        start = last = time.perf_counter()
+    def progress(self, bar: EpochProgress):
+        """Rank 0's clips done of the epoch and the running loss, for the driver's progress bar."""
+        world = self.plan.world_size
 
         def show(clips_done: int, loss: float) -> None:
-            nonlocal last
             if self.first_batch_time is None:
                 self.first_batch_time = time.time()  # wall clock: comparable with the driver's
-            now = time.perf_counter()
-            if now - last >= every_s:
-                last = now
-                done = clips_done * self.plan.world_size
-                log.info("epoch %d/%d  ~%d%% (%d clips, %.1f clips/s)  loss %.3f", epoch + 1,
-                         self.config.optim.epochs, min(100, 100 * done // max(1, expected)), done,
-                         done / (now - start), loss)
+            bar.update(clips_done * world, loss)
 
         return show
 
@@ -189,19 +191,6 @@ class TrainLoop:
                 metrics["first_batch_time"] = self.first_batch_time
             self.report(metrics, epoch)
             hold_point(self.config.run.name or "run", epoch, self.rank)
-
-
-def console_logging() -> None:
-    """Our INFO lines on this process's stdout, which Ray forwards to the driver (Ray Train sets up
-    the root logger of its workers for its own files, so a ``basicConfig`` would do nothing)."""
-    logger = logging.getLogger("pipelines")
-    if not any(getattr(h, "_pipelines_console", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._pipelines_console = True
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
 
 
 def train_loop_per_worker(config: dict) -> None:

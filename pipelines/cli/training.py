@@ -1,0 +1,148 @@
+"""Commands that train, sweep, test and predict on Ray, tracked in MLflow: ``train``, ``ablation``,
+``eval``, ``predict``."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def experiment_from_args(args: argparse.Namespace):
+    """The preset, then ``--config``, the flags and ``--set`` overrides (``pipelines.config``)."""
+    from pipelines.config import experiment_from_args as build
+    from pipelines.presets import preset
+
+    return build(args, preset(args.preset))
+
+
+def start_quiet_ray(args: argparse.Namespace, storage: str, name: str) -> None:
+    """Ray started (or joined) with its output in ``<storage>/logs/<name>.log``; on the console only
+    with ``--verbose`` (``pipelines.cli.console``)."""
+    from pipelines.cli.console import log_path, setup_console
+    from pipelines.cluster import start_ray
+
+    log_file = setup_console(log_path(storage, name), args.verbose)
+    log.info("log: %s%s", log_file, "" if args.verbose else "  (Ray's own output; --verbose shows it here too)")
+    context = start_ray(args.address, route_output=True, verbose=args.verbose)
+    if context is not None:
+        session = (getattr(context, "address_info", None) or {}).get("session_dir")
+        log.info("Ray: dashboard http://%s%s", context.dashboard_url or "(none)",
+                 f", its own logs in {session}/logs" if session else "")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipelines.training.driver import fit, run_name
+
+    config = experiment_from_args(args)
+    start_quiet_ray(args, config.run.storage, run_name(config))
+    result = fit(config, run_test=not args.no_test)
+    print(f"\nrun {result.name}: checkpoint {result.checkpoint}")
+    if result.test:
+        print("test: " + "  ".join(f"{k.removeprefix('test_')} {v:.2f}" for k, v in result.test.items()))
+    return 0
+
+
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from pipelines.sweeps.grids import builtin_grids, describe, load_grid
+
+    if args.list:
+        print(describe(builtin_grids()))
+        return 0
+    from pipelines.sweeps.sweep import run_sweep
+
+    grid = load_grid(args.grid)
+    config = experiment_from_args(args)
+    name = args.name or f"{grid.name}-{config.preset}"
+    start_quiet_ray(args, config.run.storage, name)
+    result = run_sweep(grid, config, name=name, seeds=args.seeds, max_concurrent=args.max_concurrent,
+                       verbose=args.verbose)
+    print("\n" + result.markdown + "\n")
+    for path in result.artifacts:
+        print(f"wrote {path}")
+    print(f"MLflow: parent run {result.parent_run_id} (`python run.py ui`, experiment {config.run.experiment!r})")
+    if not result.complete:
+        print(f"some trials did not finish; run the same command again (--name {name}) to resume them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pipelines.cluster import start_ray
+    from pipelines.training.checkpoints import find_checkpoint
+    from pipelines.training.testing import evaluate_checkpoint, write_report
+
+    checkpoint = find_checkpoint(args.checkpoint)
+    start_ray(args.address)
+    report = evaluate_checkpoint(checkpoint, args.data, args.split, clips=args.clips, crops=args.crops,
+                                 batch_size=args.batch_size)
+    print(report.table())
+    out = args.out or str(Path(checkpoint) / f"eval-{args.split}")
+    for path in write_report(report, out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pipelines.training.testing import predict_files
+
+    failed = 0
+    for result in predict_files(args.checkpoint, args.videos, top=args.top):
+        if "error" in result:
+            failed += 1
+            print(f"{result['path']}: cannot read: {result['error']}")
+            continue
+        print(result["path"])
+        for name, probability in result["top"]:
+            print(f"  {probability:6.1%}  {name}")
+    return 1 if failed else 0
+
+
+def add_train(commands) -> None:
+    from pipelines.config import add_experiment_flags
+    from pipelines.presets import PRESETS
+
+    train = commands.add_parser("train", help="train a model on Ray Train, tracked in MLflow")
+    add_experiment_flags(train, sorted(PRESETS))
+    train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    train.add_argument("--no-test", action="store_true", help="skip the multi-view test at the end")
+    train.add_argument("--verbose", action="store_true",
+                       help="Ray's own output on the console too, not only in the log")
+    train.set_defaults(func=cmd_train)
+
+    ablation = commands.add_parser(
+        "ablation", help="one of the paper's ablation grids on Ray Tune, tracked in MLflow (the main job)",
+        description="Every row of a grid is a Ray Tune trial that trains and tests one model on Ray Train. "
+                    "The same --name resumes an interrupted sweep.")
+    ablation.add_argument("--grid", default="receptive_field",
+                          help="a built-in grid (see --list) or a YAML grid file (default: receptive_field)")
+    ablation.add_argument("--list", action="store_true", help="print every built-in grid with its rows")
+    add_experiment_flags(ablation, sorted(PRESETS), skip=("--model", "--init-2d"))
+    ablation.add_argument("--seeds", type=int, default=1, help="repeat every row with this many seeds")
+    ablation.add_argument("--max-concurrent", type=int, help="trials at a time (default: what the cluster holds)")
+    ablation.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    ablation.add_argument("--verbose", action="store_true",
+                          help="Ray's own output (and Tune's status tables) on the console too, not only in the log")
+    ablation.set_defaults(func=cmd_ablation)
+
+
+def add_checkpoint_commands(commands) -> None:
+    evaluate = commands.add_parser("eval", help="multi-view test of a checkpoint")
+    evaluate.add_argument("--checkpoint", required=True, help="a checkpoint folder, or a run folder (its latest)")
+    evaluate.add_argument("--data", required=True, help="the dataset folder")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--clips", type=int, help="clips per video (default: the training recipe's)")
+    evaluate.add_argument("--crops", type=int, choices=[1, 3])
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--out", help="folder for metrics.json, per_class.csv, confusion.png")
+    evaluate.add_argument("--address")
+    evaluate.set_defaults(func=cmd_eval)
+
+    predict = commands.add_parser("predict", help="top-5 classes for video files")
+    predict.add_argument("--checkpoint", required=True, help="a checkpoint folder, or a run folder (its latest)")
+    predict.add_argument("--top", type=int, default=5)
+    predict.add_argument("videos", nargs="+")
+    predict.set_defaults(func=cmd_predict)
