@@ -3,17 +3,23 @@
 Every sweep runs as a user would run it, `python run.py ablation ...` in a subprocess with
 its own local Ray, on a tiny three-class dataset of real mp4 files with the `smoke` preset.
 """
+import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
+from pipelines.training.predictions import FILE_NAME as PREDICTIONS
 from train_helpers import write_tiny_dataset
 
 pytest.importorskip("ray")
@@ -114,7 +120,7 @@ def test_a_two_row_sweep_trains_both_rows_and_prints_the_results_table(interrupt
     out = resumed.stdout
     assert "| row | model | params (M) |" in out
     assert "| 2D | r23_2d |" in out and "| SmallBig 3x1x1 | smallbig_r23_3x1x1 |" in out
-    assert "delta vs 2D" in out and "+0.0" in out  # the baseline's own delta
+    assert "| Δ | p |" in out and "Wilson score interval" in out and "McNemar" in out
 
 
 def test_the_sweep_is_one_parent_run_with_one_finished_child_per_row(workspace, interrupted_then_resumed):
@@ -129,6 +135,7 @@ def test_the_sweep_is_one_parent_run_with_one_finished_child_per_row(workspace, 
         for key in ("val_top1", "train_loss", "test_top1", "test_top5", "train_clips_per_s"):
             assert key in child.data.metrics, key
         assert int(child.data.params["model.params"]) > 1e6 and float(child.data.params["model.gmacs"]) > 0
+        assert f"test/{PREDICTIONS}" in {a.path for a in client.list_artifacts(child.info.run_id, "test")}
     two_d, smallbig = children
     assert two_d.data.params["model.name"] == "r23_2d" and two_d.data.params["optim.lr"] == "0.02"
     assert smallbig.data.params["model.name"] == "smallbig_r23_3x1x1" and smallbig.data.params["optim.lr"] == "0.01"
@@ -142,8 +149,11 @@ def test_the_parent_run_holds_the_results_table_csv_and_chart(workspace, interru
     assert artifacts == {"results/results.md", "results/results.csv", "results/results.png"}
     folder = Path(client.download_artifacts(parents[0].info.run_id, "results"))
     rows = (folder / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("row,model,params (M),GMACs @ 4x32x32,val top-1,test top-1,delta vs 2D")
+    assert rows[0].startswith("row,model,params_m,gmacs,test_top1,test_top1_low,test_top1_high,test_top1_sd,delta,p")
     assert len(rows) == 3
+    assert parents[0].data.tags["best_row"] in ("2D", "SmallBig 3x1x1")  # the collapsed sweep's summary
+    assert "best_test_top1" in parents[0].data.metrics
+    assert parents[0].data.tags["mlflow.note.content"].startswith("**2D vs SmallBig**")
     assert (folder / "results.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -155,3 +165,93 @@ def test_a_resumed_sweep_runs_only_the_unfinished_rows_and_trains_each_epoch_onc
     assert again.info.end_time == done.info.end_time  # the finished row was not touched again
     for child in children:
         assert logged_epochs(client, child.info.run_id) == [0, 1]  # every epoch trained and logged once
+
+
+def test_the_sweeps_console_is_ours_and_rays_own_output_is_in_its_log_file(workspace, interrupted_then_resumed):
+    root, _, _ = workspace
+    _, resumed = interrupted_then_resumed
+    out = resumed.stdout
+    for text in ("SplitCoordinator", "TrainingReport", "Starting execution of Dataset", "Trial status",
+                 "Configuration for experiment"):
+        assert text not in out and text not in resumed.stderr, text
+    assert "(sweep two-rows: 2/2 done, 0 running, 0 pending; " in out, out
+    assert "SmallBig 3x1x1  finished: test top-1 " in out
+    log_file = root / "runs" / "logs" / "two-rows.log"
+    assert f"log: {log_file}" in out
+    assert "TrainingReport" in log_file.read_text()  # both invocations append to it
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rest(base: str, path: str, body: dict | None = None, **query) -> dict:
+    """One MLflow REST call: GET with ``query``, or POST of ``body`` as JSON."""
+    url = f"{base}/api/2.0/mlflow/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def wait_for_server(base: str, server: subprocess.Popen, timeout: float = 240.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert server.poll() is None, f"mlflow server exited with {server.returncode}"
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(1)
+    pytest.fail(f"mlflow server did not answer within {timeout:.0f} s")
+
+
+def test_the_mlflow_server_shows_a_training_experiment_with_the_sweep_and_its_rows(workspace,
+                                                                                   interrupted_then_resumed):
+    """What the MLflow UI reads, read the same way: a real `mlflow server` over the sweep's store."""
+    from pipelines.sweeps.grids import load_grid
+
+    root, _, grid_file = workspace
+    store = root / "runs"
+    port = free_port()
+    env = {**environment(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job workers: starts faster
+    server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server",
+                               "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+                               "--default-artifact-root", str(store / "mlartifacts"),
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                              cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(base, server)
+        experiment = rest(base, "experiments/get-by-name", experiment_name="smallbig")["experiment"]
+        assert {t["key"]: t["value"] for t in experiment["tags"]}["mlflow.experimentKind"] == "custom_model_development"
+        search = {"experiment_ids": [experiment["experiment_id"]], "max_results": 100}
+        parents = rest(base, "runs/search", {**search, "filter": "tags.`mlflow.runName` = 'two-rows'"})["runs"]
+        assert len(parents) == 1
+        parent = parents[0]
+        tags = {t["key"]: t["value"] for t in parent["data"]["tags"]}
+        assert tags["best_row"] in ("2D", "SmallBig 3x1x1")
+        assert "best_test_top1" in {m["key"] for m in parent["data"]["metrics"]}
+        parent_id = parent["info"]["run_id"]
+        children = rest(base, "runs/search", {**search, "filter": f"tags.`mlflow.parentRunId` = '{parent_id}'"})["runs"]
+        slugs = sorted(row.slug for row in load_grid(str(grid_file)).rows)
+        names = sorted(child["info"]["run_name"] for child in children)
+        assert len(names) == len(slugs) and all(slug in name for slug, name in zip(slugs, names)), (slugs, names)
+        for child in children:
+            tags = {t["key"]: t["value"] for t in child["data"]["tags"]}
+            assert tags["mlflow.parentRunId"] == parent_id and child["info"]["status"] == "FINISHED"
+            metrics = {m["key"] for m in child["data"]["metrics"]}
+            assert {"test_top1", "test_top5", "val_top1", "train_clips_per_s"} <= metrics, metrics
+            params = {p["key"] for p in child["data"]["params"]}
+            assert {"model.params", "model.gmacs"} <= params
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

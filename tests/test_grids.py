@@ -5,14 +5,13 @@ import yaml
 import smallbig
 from pipelines.presets import preset
 from pipelines.sweeps.grids import PAPER_GRIDS, builtin_grids, load_grid
-from pipelines.sweeps.results import ResultRow, ResultsTable
 from pipelines.sweeps.sweep import SweepContext, trial_config, trial_name
 
 
 def test_every_builtin_grid_is_a_table_of_the_paper_with_its_row_names():
     grids = builtin_grids()
     assert set(grids) == {"effectiveness", "stages", "receptive_field", "layers", "design", "nonlocal",
-                          "backbone", "extra_unit", "peers"}
+                          "backbone", "extra_unit", "peers", "arrow_of_time"}
     receptive = grids["receptive_field"]
     assert [r.label for r in receptive.rows] == ["2D", "3x1x1", "3x3x3", "3x5x5", "3x7x7", "Tx3x3"]
     assert receptive.baseline.model == "r23_2d"
@@ -20,6 +19,18 @@ def test_every_builtin_grid_is_a_table_of_the_paper_with_its_row_names():
         grid, table = grids[name], smallbig.PAPER_TABLES[key]
         assert [r.label for r in grid.rows] == [r.label for r in table.rows if r.model in smallbig.list_models()]
         assert all(r.model in smallbig.list_models() for r in grid.rows)
+
+
+def test_the_arrow_of_time_grid_sets_time_symmetric_rows_beside_order_aware_ones():
+    from pipelines.presets import preset
+    from pipelines.sweeps.results import time_symmetric
+
+    grid = builtin_grids()["arrow_of_time"]
+    assert [r.label for r in grid.rows] == ["2D", "SmallBig Full", "SmallBig Full temporal", "3D", "TSM"]
+    assert grid.baseline.label == "2D"
+    symmetric = {row.label: time_symmetric(preset("laptop"), row) for row in grid.rows}
+    assert symmetric == {"2D": True, "SmallBig Full": True, "SmallBig Full temporal": False, "3D": False,
+                         "TSM": False}
 
 
 def test_the_peers_grid_holds_every_peer_family_beside_smallbig():
@@ -74,21 +85,6 @@ def test_a_bad_value_in_a_grid_row_is_reported_with_its_row():
     context = SweepContext("s", grid, preset("smoke").to_dict(), 1, "parent", None)
     with pytest.raises(ValueError, match="row 'bad'.*optim.nesterov"):
         trial_config(context, bad, 0)
-
-
-def test_the_results_table_shows_seeds_as_mean_and_spread_and_deltas_against_the_baseline(tmp_path):
-    rows = [ResultRow("2D", "r23_2d", 11.35e6, 0.18, {"test_top1": [20.0, 30.0], "test_top1_family_A": [10.0, 10.0]}),
-            ResultRow("3x3x3", "smallbig_r23_3x3x3", 11.37e6, 0.25, {"test_top1": [40.0, 50.0]}, paper_top1=69.5),
-            ResultRow("Tx3x3", "smallbig_r23_tx3x3", 11.37e6, 0.25, {})]
-    table = ResultsTable("Table 4", "2D", rows, "8x48x48", chance=100 / 19)
-    markdown = table.markdown()
-    assert "| 2D | r23_2d | 11.35 | 0.180 | 25.0 ± 7.1 | +0.0 | 10.0 ± 0.0 | 2 |  |" in markdown
-    assert "| 3x3x3 | smallbig_r23_3x3x3 | 11.37 | 0.250 | 45.0 ± 7.1 | +20.0 |  | 2 | 69.5 |" in markdown
-    assert "| Tx3x3 | smallbig_r23_tx3x3 | 11.37 | 0.250 |  |  |  | 0 |  |" in markdown
-    assert "chance: 5.3% top-1" in markdown
-    csv_lines = table.write_csv(tmp_path / "r.csv").read_text().splitlines()
-    assert csv_lines[0] == "row,model,params (M),GMACs @ 8x48x48,test top-1,delta vs 2D,family A top-1,seeds,paper K400 top-1"
-    assert table.plot(tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("resources, overrides, expected", [

@@ -5,6 +5,7 @@ three-class dataset of real mp4 files.
 """
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from pipelines.presets import preset
 from pipelines.training.checkpoints import CHECKPOINT_FILE
 from pipelines.training.driver import fit
+from pipelines.training.predictions import VideoPredictions
 from train_helpers import CLASSES, write_tiny_dataset
 
 ray = pytest.importorskip("ray")
@@ -72,7 +74,11 @@ def test_smoke_training_on_two_workers_checkpoints_evaluates_and_is_tracked(two_
         assert key in run.data.metrics, key
     assert run.data.params["model.name"] == "smallbig_r23_full" and int(run.data.params["model.params"]) > 1e6
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "test")}
-    assert {"test/metrics.json", "test/per_class.csv", "test/confusion.png"} <= artifacts
+    assert {"test/metrics.json", "test/per_class.csv", "test/predictions.csv", "test/confusion.png"} <= artifacts
+    with tempfile.TemporaryDirectory() as folder:  # one line per test video, consistent with the metric
+        predictions = VideoPredictions.read_csv(client.download_artifacts(run.info.run_id, "test/predictions.csv", folder))
+    assert len(predictions) == 3 * 2 and predictions.classes == list(CLASSES)
+    assert 100 * predictions.correct().mean() == pytest.approx(result.test["test_top1"])
 
 
 def test_rerun_with_the_same_name_resumes_instead_of_restarting(workspace, two_worker_run):

@@ -41,6 +41,7 @@ def write_benchmark(root: Path, spec: SyntheticSpec) -> None:
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     summary = write_synthetic(partial, videos_per_class=spec.videos_per_class, size=spec.size,
-                              frames=spec.frames, seed=spec.seed)
+                              frames=spec.frames, seed=spec.seed, val_per_class=spec.val_per_class,
+                              test_per_class=spec.test_per_class, clutter=spec.clutter)
     os.replace(partial, root)  # the lists hold paths relative to the folder
     log.info("  %d videos of %d classes in %.0f s", summary["videos"], summary["classes"], summary["seconds"])

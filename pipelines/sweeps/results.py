@@ -1,143 +1,25 @@
-"""A sweep's results as the paper lays them out: one line per row, read back from MLflow.
+"""A sweep's results read back from MLflow: one row per grid row, with every seed's test predictions.
 
 The child runs in MLflow are the source of truth (a resumed sweep's earlier trials are
-there too); rows repeated over seeds show mean +- standard deviation.
+there too): their metrics, parameters and the per-video predictions each logged as an
+artifact, from which :mod:`.table` computes intervals and paired tests.
 """
 from __future__ import annotations
 
-import csv
-import math
-from dataclasses import dataclass, field
+import logging
+import tempfile
 from pathlib import Path
-from statistics import mean, stdev
 
 from ..config import ExperimentConfig
-from .grids import Grid
+from ..training.predictions import FILE_NAME as PREDICTIONS_FILE
+from ..training.predictions import VideoPredictions
+from .grids import Grid, GridRow
+from .table import ResultRow, ResultsTable
 
-# (column, MLflow metric); family columns appear only when the runs have them.
-METRIC_COLUMNS = (
-    ("val top-1", "val_top1"),
-    ("test top-1", "test_top1"),
-    ("test top-5", "test_top5"),
-    ("family A top-1", "test_top1_family_A"),
-    ("family B top-1", "test_top1_family_B"),
-    ("train clips/s", "train_clips_per_s"),
-)
+log = logging.getLogger(__name__)
 
-
-@dataclass
-class ResultRow:
-    label: str
-    model: str
-    params: float | None  # parameters
-    gmacs: float | None  # per clip at the sweep's clip size
-    values: dict[str, list[float]]  # metric -> one value per finished seed
-    paper_top1: float | None = None
-
-    def mean(self, metric: str) -> float | None:
-        values = self.values.get(metric) or []
-        return mean(values) if values else None
-
-
-@dataclass
-class ResultsTable:
-    title: str
-    baseline: str  # the row label deltas are measured against
-    rows: list[ResultRow]
-    clip: str = ""  # e.g. "8x48x48", the size GMACs are counted at
-    chance: float | None = None  # top-1 of a uniform guess, in percent
-    notes: list[str] = field(default_factory=list)
-
-    def columns(self) -> list[tuple[str, str]]:
-        present = {m for row in self.rows for m in row.values}
-        return [(title, metric) for title, metric in METRIC_COLUMNS if metric in present]
-
-    def delta(self, row: ResultRow, metric: str = "test_top1") -> float | None:
-        base = next((r for r in self.rows if r.label == self.baseline), None)
-        if base is None or row.mean(metric) is None or base.mean(metric) is None:
-            return None
-        return row.mean(metric) - base.mean(metric)
-
-    def records(self) -> list[dict[str, str]]:
-        """The table as text cells, one dict per row (shared by Markdown, CSV and the console)."""
-        records = []
-        for row in self.rows:
-            record = {"row": row.label, "model": row.model,
-                      "params (M)": _fmt(row.params / 1e6 if row.params else None, 2),
-                      f"GMACs{' @ ' + self.clip if self.clip else ''}": _fmt(row.gmacs, 3)}
-            for title, metric in self.columns():
-                record[title] = _fmt_seeds(row.values.get(metric) or [], 1)
-                if metric == "test_top1":
-                    delta = self.delta(row)
-                    record[f"delta vs {self.baseline}"] = "" if delta is None else f"{delta:+.1f}"
-            record["seeds"] = str(max((len(v) for v in row.values.values()), default=0))
-            record["paper K400 top-1"] = _fmt(row.paper_top1, 1)
-            records.append(record)
-        return records
-
-    def markdown(self) -> str:
-        records = self.records()
-        header = list(records[0]) if records else ["row"]
-        lines = [f"**{self.title}**", ""]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join("---" if h in ("row", "model") else "---:" for h in header) + "|")
-        lines += ["| " + " | ".join(r[h] for h in header) + " |" for r in records]
-        notes = list(self.notes)
-        if self.chance is not None:
-            notes.insert(0, f"chance: {self.chance:.1f}% top-1")
-        if notes:
-            lines += [""] + [f"- {n}" for n in notes]
-        return "\n".join(lines)
-
-    def write_csv(self, path: Path) -> Path:
-        records = self.records()
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(records[0]) if records else ["row"])
-            writer.writeheader()
-            writer.writerows(records)
-        return path
-
-    def plot(self, path: Path) -> Path:
-        """Grouped bars: test top-1 (and each class family's, on the built-in benchmark) per row."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import numpy as np
-
-        series = [(t, m) for t, m in self.columns() if m.startswith("test_top1")] or \
-                 [(t, m) for t, m in self.columns() if m == "val_top1"]
-        labels = [r.label for r in self.rows]
-        x = np.arange(len(labels))
-        width = 0.8 / max(1, len(series))
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 2), 4.2))
-        for i, (title, metric) in enumerate(series):
-            means = [r.mean(metric) if r.mean(metric) is not None else 0.0 for r in self.rows]
-            errors = [stdev(v) if len(v := r.values.get(metric) or []) > 1 else 0.0 for r in self.rows]
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, means, width, label=title,
-                   yerr=errors if any(errors) else None, capsize=3)  # spread bars only when seeds repeat
-        if self.chance is not None:
-            ax.axhline(self.chance, color="grey", linestyle="--", linewidth=1, label="chance")
-        ax.set_xticks(x, labels, rotation=20, ha="right")
-        ax.set_ylabel("top-1 accuracy (%)")
-        ax.set_title(self.title, fontsize=10)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def _fmt_seeds(values: list[float], digits: int) -> str:
-    if not values:
-        return ""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{mean(values):.{digits}f} ± {stdev(values):.{digits}f}"
+LOGGED_METRICS = ("val_top1", "test_top1", "test_top5", "test_top1_family_A", "test_top1_family_B",
+                  "train_clips_per_s")
 
 
 def collect_results(client, experiment_id: str, parent_run_id: str, grid: Grid,
@@ -151,12 +33,12 @@ def collect_results(client, experiment_id: str, parent_run_id: str, grid: Grid,
         mine = [r for r in finished if r.data.tags.get("row") == grid_row.label]
         values: dict[str, list[float]] = {}
         for run in mine:
-            for _, metric in METRIC_COLUMNS:
+            for metric in LOGGED_METRICS:
                 if metric in run.data.metrics:
                     values.setdefault(metric, []).append(run.data.metrics[metric])
         params = _param(mine, "model.params")
         rows.append(ResultRow(grid_row.label, grid_row.model, params, _param(mine, "model.gmacs"), values,
-                              grid_row.paper_top1))
+                              grid_row.paper_top1, read_predictions(client, mine), time_symmetric(base, grid_row)))
     clip = base.data.clip
     table = ResultsTable(grid.title, grid.baseline.label, rows, f"{clip.frames}x{clip.crop}x{clip.crop}",
                          _chance(base))
@@ -202,10 +84,25 @@ def _chance(base: ExperimentConfig) -> float | None:
     return 100.0 / count if count else None
 
 
-def write_results(table: ResultsTable, folder: str | Path) -> list[Path]:
-    """results.md, results.csv and results.png in ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    markdown = folder / "results.md"
-    markdown.write_text(table.markdown() + "\n")
-    return [markdown, table.write_csv(folder / "results.csv"), table.plot(folder / "results.png")]
+def time_symmetric(base: ExperimentConfig, row: GridRow) -> bool:
+    """Whether the row's model gives a clip and its reversal the same output (checked exactly, in
+    float64, on random weights): such a row is capped at 50% on the benchmark's reversal pairs."""
+    import smallbig
+
+    config = base.with_overrides(row.experiment_overrides())
+    return smallbig.check_reversal(config.model.name, frames=config.data.clip.frames, **config.model.options).invariant
+
+
+def read_predictions(client, runs) -> dict[int, VideoPredictions]:
+    """Each run's per-video test predictions (its ``test/predictions.csv`` artifact), by seed."""
+    found = {}
+    for run in runs:
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = client.download_artifacts(run.info.run_id, f"test/{PREDICTIONS_FILE}", folder)
+            except Exception as error:  # noqa: BLE001 - MLflow raises several kinds for a missing file
+                log.warning("run %s has no per-video predictions (%s); its row gets no intervals",
+                            run.info.run_name, type(error).__name__)
+                continue
+            found[int(run.data.tags.get("seed", 0))] = VideoPredictions.read_csv(path)
+    return found

@@ -23,7 +23,7 @@ from ..config import ExperimentConfig
 from .grids import Grid, GridRow
 
 if TYPE_CHECKING:
-    from .results import ResultsTable
+    from .table import ResultsTable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ class SweepResult:
     complete: bool  # every trial finished
     table: "ResultsTable"
     artifacts: list[Path]
+
+    @property
+    def markdown(self) -> str:
+        from .presentation import markdown
+
+        return markdown(self.table)
 
 
 def trial_name(sweep: str, row: GridRow, seed: int, seeds: int) -> str:
@@ -75,6 +81,7 @@ def run_trial(params: dict, context: SweepContext) -> None:
 
     from ..tracking import find_run, get_experiment_id, tracking_uri
     from ..training.driver import fit
+    from .progress import trial_label
 
     row = next(r for r in context.grid.rows if r.label == params["row"])
     seed = int(params["seed"])
@@ -88,7 +95,8 @@ def run_trial(params: dict, context: SweepContext) -> None:
     tags = {"grid": context.grid.name, "row": row.label, "seed": str(seed), "sweep": context.name,
             "driver_node_id": ray.get_runtime_context().get_node_id()}  # this trial driver's node
     result = fit(config, run_test=True, parent_run_id=context.parent_run_id, extra_tags=tags,
-                 cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()], cache=context.cache)
+                 cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()], cache=context.cache,
+                 label=trial_label(row.label, seed, context.seeds))
     tune.report({**result.metrics, **(result.test or {}), "reused": 0})
 
 
@@ -116,21 +124,30 @@ def open_parent(grid: Grid, base: ExperimentConfig, name: str, seeds: int):
     return client, experiment_id, parent_run_id, resumed
 
 
-def make_tuner(grid: Grid, base: ExperimentConfig, context: SweepContext, concurrent: int):
-    """A new Tuner over the grid, or the interrupted one of this sweep's name, restored."""
+def make_tuner(grid: Grid, base: ExperimentConfig, context: SweepContext, concurrent: int, verbose: bool = False):
+    """A new Tuner over the grid, or the interrupted one of this sweep's name, restored; quiet (our
+    :class:`~.progress.SweepProgress` lines) unless ``verbose`` (Tune's status tables)."""
     from ray import tune
+
+    from .progress import SweepProgress
 
     # A trial driver holds no CPU; Tune wants some non-zero resource per trial, hence a byte of memory.
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1})
     folder = storage_rules.join(base.run.storage, context.name)
+    epochs = {r.label: int(r.experiment_overrides().get("optim.epochs", base.optim.epochs)) for r in grid.rows}
+    callbacks = [SweepProgress(context.name, len(grid.rows) * context.seeds, epochs, context.seeds)]
     if tune.Tuner.can_restore(folder):
-        return tune.Tuner.restore(folder, trainable, resume_errored=True)
+        tuner = tune.Tuner.restore(folder, trainable, resume_errored=True)
+        run_config = tuner._local_tuner.get_run_config()  # restored as saved: this invocation's console instead
+        run_config.verbose, run_config.callbacks = (None if verbose else 0), callbacks
+        return tuner
     return tune.Tuner(
         trainable,
         param_space={"row": tune.grid_search([r.label for r in grid.rows]),
                      "seed": tune.grid_search(list(range(context.seeds)))},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
-        run_config=tune.RunConfig(name=context.name, storage_path=base.run.storage,
+        run_config=tune.RunConfig(name=context.name, storage_path=base.run.storage, callbacks=callbacks,
+                                  verbose=None if verbose else 0,
                                   failure_config=tune.FailureConfig(max_failures=base.run.max_failures)),
     )
 
@@ -157,16 +174,30 @@ def absolute_paths(base: ExperimentConfig) -> ExperimentConfig:
     return base.with_overrides({"run.storage": storage, "data.path": str(root)})
 
 
+def summarize_parent(client, parent_run_id: str, table: "ResultsTable", step: int) -> None:
+    """What the collapsed sweep says in the MLflow UI: the best row and its test top-1 (a tag and
+    a metric), and the whole results table as the run's description."""
+    from .presentation import markdown
+
+    best = table.best()
+    if best is not None:
+        client.set_tag(parent_run_id, "best_row", best[0])
+        client.log_metric(parent_run_id, "best_test_top1", best[1], step=step)
+    client.set_tag(parent_run_id, "mlflow.note.content", markdown(table))
+
+
 def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
-              max_concurrent: int | None = None, out: str | Path | None = None) -> SweepResult:
-    """Run (or resume) every row of ``grid`` x ``seeds`` on the connected Ray cluster.
+              max_concurrent: int | None = None, out: str | Path | None = None, verbose: bool = False) -> SweepResult:
+    """Run (or resume) every row of ``grid`` x ``seeds`` on the connected Ray cluster (Tune's own
+    status tables on the console only with ``verbose``).
 
     Writes the results table (Markdown, CSV) and a bar chart to ``out`` (default: the
     sweep's folder under ``run.storage``), logs them to the parent MLflow run and returns them.
     """
     from ..cluster import plan_concurrency
     from ..tracking import log_metrics
-    from .results import collect_results, note_training_share, step_seconds, write_results
+    from .presentation import write_results
+    from .results import collect_results, note_training_share, step_seconds
 
     if seeds < 1:
         raise ValueError(f"--seeds {seeds}: expected at least 1")
@@ -180,7 +211,7 @@ def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
     log.info("sweep %s: grid %s (%d rows x %d seed(s)), %d at a time%s; MLflow run %s", name, grid.name,
              len(grid.rows), seeds, concurrent, ", resuming" if resumed else "", parent_run_id)
     try:
-        grid_results = make_tuner(grid, base, context, concurrent).fit()
+        grid_results = make_tuner(grid, base, context, concurrent, verbose).fit()
         complete = not grid_results.errors and len(grid_results) == trials and all(
             r.metrics and "test_top1" in r.metrics for r in grid_results)
     except BaseException:
@@ -196,6 +227,7 @@ def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
     artifacts = write_results(table, folder)
     for path in artifacts:
         client.log_artifact(parent_run_id, str(path), artifact_path="results")
+    summarize_parent(client, parent_run_id, table, invocation)
     # An interrupted sweep (Ctrl-C) ends KILLED, one with failed trials FAILED; rerunning resumes either.
     client.set_terminated(parent_run_id, "FINISHED" if complete else "FAILED" if grid_results.errors else "KILLED")
     return SweepResult(name, parent_run_id, complete, table, artifacts)

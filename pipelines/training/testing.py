@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..config import ExperimentConfig
 from ..data.annotations import VideoList, read_dataset_folder
 from ..data.batches import ClipBatch, iter_clip_batches, to_batch, to_model_input
 from ..data.cache import VideoCache
@@ -25,6 +26,8 @@ from ..data.sampling import ClipSpec
 from ..data.sources import CachedClips
 from .checkpoints import load_trained
 from .metrics import ClassificationMeter, average_scores_by_video, plot_confusion
+from .predictions import FILE_NAME as PREDICTIONS_FILE
+from .predictions import VideoPredictions
 from .step import predict_batches
 
 
@@ -36,6 +39,7 @@ class EvalReport:
     per_class: dict[str, float]
     confusion: np.ndarray
     views_per_video: int
+    predictions: VideoPredictions  # per video: what a paired comparison of two models needs
 
     def table(self) -> str:
         m = self.metrics
@@ -53,13 +57,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: st
     The views are decoded on Ray Data with ``pool``, or cut from ``cache`` (the split's videos
     decoded once, as a sweep keeps them) in this process.
     """
-    model, config, classes = load_trained(checkpoint)
-    spec = config.data.clip
-    spec = dataclasses.replace(spec, test_clips=clips or spec.test_clips, test_crops=crops or spec.test_crops)
-    videos = read_dataset_folder(data_root, split)
-    if list(videos.classes) != classes:
-        raise ValueError(f"{data_root}: its classes differ from the checkpoint's ({len(videos.classes)} vs "
-                         f"{len(classes)}); evaluate on the dataset the model was trained for")
+    model, _, classes, spec, videos = load_for_testing(checkpoint, data_root, split, clips, crops)
     videos_seen, scores, labels = score_videos(model, test_batches(videos, spec, batch_size, pool, cache))
     meter = ClassificationMeter(len(classes))
     if len(videos_seen):
@@ -68,7 +66,23 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: st
     metrics["test_videos_unreadable"] = float(len(videos) - len(videos_seen))
     metrics.update(_benchmark_families(classes, labels.tolist(), scores.argmax(axis=1).tolist()))
     per_class = dict(zip(classes, (100.0 * meter.per_class_accuracy()).tolist()))
-    return EvalReport(split, classes, metrics, per_class, meter.confusion.numpy(), spec.views_per_video("test"))
+    predictions = VideoPredictions([videos.records[int(i)].path for i in videos_seen], labels, scores, list(classes))
+    return EvalReport(split, classes, metrics, per_class, meter.confusion.numpy(), spec.views_per_video("test"),
+                      predictions)
+
+
+def load_for_testing(checkpoint: str | Path, data_root: str | Path, split: str, clips: int | None,
+                     crops: int | None) -> tuple[torch.nn.Module, ExperimentConfig, list[str], ClipSpec, VideoList]:
+    """A checkpoint's model, config and class names, its test clip spec (``clips`` x ``crops`` views when
+    given) and the split's videos, checked to have the classes the model was trained for."""
+    model, config, classes = load_trained(checkpoint)
+    spec = config.data.clip
+    spec = dataclasses.replace(spec, test_clips=clips or spec.test_clips, test_crops=crops or spec.test_crops)
+    videos = read_dataset_folder(data_root, split)
+    if list(videos.classes) != classes:
+        raise ValueError(f"{data_root}: its classes differ from the checkpoint's ({len(videos.classes)} vs "
+                         f"{len(classes)}); test on the dataset the model was trained for")
+    return model, config, classes, spec, videos
 
 
 def test_batches(videos: VideoList, spec: ClipSpec, batch_size: int, pool: DecodePool,
@@ -115,7 +129,7 @@ def _benchmark_families(classes: list[str], labels: list[int], predictions: list
 
 
 def write_report(report: EvalReport, folder: str | Path) -> list[Path]:
-    """metrics.json, per_class.csv and confusion.png in ``folder``."""
+    """metrics.json, per_class.csv, predictions.csv (per video) and confusion.png in ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(report.metrics, indent=2))
@@ -125,7 +139,8 @@ def write_report(report: EvalReport, folder: str | Path) -> list[Path]:
         writer.writerows((name, f"{acc:.2f}") for name, acc in report.per_class.items())
     png = plot_confusion(report.confusion, report.classes, folder / "confusion.png",
                          f"{report.split}: top-1 {report.metrics['test_top1']:.1f}%")
-    return [folder / "metrics.json", folder / "per_class.csv", png]
+    predictions = report.predictions.write_csv(folder / PREDICTIONS_FILE)
+    return [folder / "metrics.json", folder / "per_class.csv", predictions, png]
 
 
 def log_report(client, run_id: str, report: EvalReport) -> None:

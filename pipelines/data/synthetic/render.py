@@ -1,10 +1,11 @@
-"""Rendering one video of the benchmark: an actor that moves as its class says, amid clutter.
+"""Rendering one video of the benchmark: an actor that moves as its class says.
 
-Each video shows a randomly shaped, coloured and textured *actor* (radius 17-24% of the
-frame, so its rotation is visible) on a random low-frequency background with static
-clutter, 1-3 moving distractors, camera jitter and pixel noise, so no single frame gives
-the class away. The second class of each reversal pair is rendered as its partner, then
-played backwards (:data:`~.classes.REVERSED_OF`).
+Each video shows a randomly shaped, striped *actor* (radius 17-24% of the frame, so its
+rotation is visible) on a random low-frequency background, with a moving distractor,
+camera jitter and pixel noise (``clutter=True`` adds static clutter, more distractors and
+more noise). No single frame gives the class away within its group: that is what the class
+definitions guarantee, not the clutter. The second class of each reversal pair is rendered
+as its partner, then played backwards (:data:`~.classes.REVERSED_OF`).
 """
 from __future__ import annotations
 
@@ -21,24 +22,28 @@ class _Scene:
     size: int
     frames: int
     rng: np.random.Generator
+    clutter: bool = False
 
     def __post_init__(self) -> None:
         s, rng = self.size, self.rng
         self.pad = max(2, s // 32)  # camera jitter room
         self.canvas = s + 2 * self.pad
         self.y, self.x = np.mgrid[0:self.canvas, 0:self.canvas].astype(np.float32)
-        self.noise = rng.uniform(3, 8)
+        self.noise = rng.uniform(3, 8) if self.clutter else rng.uniform(1, 3)
         self.background = self._background()
         # actor: star-shaped polygon, two-colour stripes that turn with it
         self.radius = s * rng.uniform(0.17, 0.24)
         self.vertices = rng.uniform(0.55, 1.0, size=int(rng.integers(5, 9)))
-        self.colours = rng.uniform(20, 235, size=(2, 3)).astype(np.float32)
+        self.colours = rng.uniform(20, 235, size=(2, 3)).astype(np.float32) if self.clutter else \
+            np.stack([rng.uniform(170, 255, 3), rng.uniform(0, 60, 3)]).astype(np.float32)
         self.stripe_freq = rng.uniform(0.35, 0.8) / max(1.0, s / 64)
         self.stripe_phase = rng.uniform(0, 2 * np.pi)
 
     def _background(self) -> np.ndarray:
         s, rng, c = self.size, self.rng, self.canvas
-        coarse = rng.uniform(30, 225, size=(4, 4, 3)).astype(np.float32)
+        # a plain scene keeps the background dim and low in contrast, so the actor stands out
+        coarse = rng.uniform(30, 225, size=(4, 4, 3)).astype(np.float32) if self.clutter else \
+            rng.uniform(40, 90, size=(4, 4, 3)).astype(np.float32)
         ys = np.linspace(0, 3, c)
         y0 = np.minimum(ys.astype(int), 2)
         wy = (ys - y0)[:, None, None]
@@ -46,7 +51,7 @@ class _Scene:
         x0 = y0
         wx = (ys - x0)[None, :, None]
         bg = rows[:, x0] * (1 - wx) + rows[:, x0 + 1] * wx
-        for _ in range(int(rng.integers(3, 7))):  # static clutter
+        for _ in range(int(rng.integers(3, 7)) if self.clutter else 0):  # static clutter
             h, w = rng.integers(s // 16 + 1, s // 6 + 2, size=2)
             top, left = rng.integers(0, c - h), rng.integers(0, c - w)
             bg[top:top + h, left:left + w] = rng.uniform(0, 255, 3)
@@ -143,15 +148,22 @@ def _trajectory(name: str, scene: _Scene) -> dict[str, np.ndarray]:
     return {"cx": cx, "cy": cy, "scale": scale, "angle": angle, "opacity": opacity, "glow": glow}
 
 
-def render_video(name: str, size: int = 64, frames: int = 32, seed: int | Sequence[int] = 0) -> np.ndarray:
-    """One video of class ``name`` as uint8 ``(frames, size, size, 3)``; same seed, same video."""
+def render_video(name: str, size: int = 64, frames: int = 32, seed: int | Sequence[int] = 0,
+                 clutter: bool = False) -> np.ndarray:
+    """One video of class ``name`` as uint8 ``(frames, size, size, 3)``; same seed, same video.
+
+    The default scene is plain: a dim, low-contrast background, a bright striped actor, at
+    most one distractor and light noise, so a small model finds the actor within a few
+    epochs and spends its budget on what only time can tell. ``clutter=True`` draws the
+    harder scene: any background colour, static clutter, 1-3 distractors, heavier noise.
+    """
     if name not in class_names():
         raise ValueError(f"unknown synthetic class {name!r}; expected one of {class_names()}")
     if size % 2 or size < 16 or frames < 8:
         raise ValueError(f"size must be even and >= 16, frames >= 8 (got {size}, {frames})")
     forward = REVERSED_OF.get(name, name)
     rng = np.random.default_rng(seed)
-    scene = _Scene(size, frames, rng)
+    scene = _Scene(size, frames, rng, clutter)
     state = _trajectory(forward, scene)
     pad, c = scene.pad, scene.canvas
     # markers for the blink-order pair: always visible dim, each blinks once
@@ -168,7 +180,7 @@ def render_video(name: str, size: int = 64, frames: int = 32, seed: int | Sequen
     else:
         blink = 0
     # distractors: small discs drifting and bouncing off the canvas edges
-    count = int(rng.integers(1, 4))
+    count = int(rng.integers(1, 4)) if clutter else int(rng.integers(0, 2))
     d_pos = rng.uniform(pad, c - pad, size=(count, 2))
     d_vel = rng.uniform(-1.5, 1.5, size=(count, 2)) * size / 64
     d_rad = rng.uniform(size / 20, size / 12, size=count)

@@ -19,52 +19,78 @@ from .classes import CLASSES, class_names
 from .render import render_video
 
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
+RENDER_VERSION = "2"  # bumped whenever the same spec would render different videos
 
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """The size of the benchmark: videos per class, frame side, frames, and its seed."""
+    """The size of the benchmark: videos per class, frame side, frames, and its seed.
+
+    ``val_per_class`` / ``test_per_class`` set the held-out splits' sizes (the rest trains);
+    by default they are 15% each. A results table's intervals narrow with the test set, so a
+    benchmark meant to tell rows apart holds out more than a classifier would need.
+    """
 
     videos_per_class: int = 30
     size: int = 64
     frames: int = 32
     seed: int = 0
+    val_per_class: int | None = None
+    test_per_class: int | None = None
+    clutter: bool = False  # the harder scene: static clutter, 1-3 distractors, heavier noise
 
     @property
     def folder_name(self) -> str:
-        """A name that changes with every field, so two sizes never share a folder."""
-        return f"synthetic-n{self.videos_per_class}-s{self.size}-f{self.frames}-seed{self.seed}"
+        """A name that changes with every field (and with the renderer's version), so two
+        benchmarks never share a folder."""
+        held_out = "" if self.val_per_class is None and self.test_per_class is None else \
+            f"-v{self.val_per_class}-t{self.test_per_class}"
+        scene = "-clutter" if self.clutter else ""
+        return (f"synthetic{RENDER_VERSION}-n{self.videos_per_class}-s{self.size}-f{self.frames}{held_out}"
+                f"{scene}-seed{self.seed}")
 
 
-def _write_one(job: tuple[str, str, int, int, int, int, int]) -> str:
-    path, name, class_index, index, size, frames, seed = job
+def split_sizes(videos_per_class: int, val_per_class: int | None = None,
+                test_per_class: int | None = None) -> tuple[int, int, int]:
+    """(train, val, test) videos per class; at least one in each."""
+    n_val = max(1, round(videos_per_class * SPLIT_FRACTIONS["val"])) if val_per_class is None else val_per_class
+    n_test = max(1, round(videos_per_class * SPLIT_FRACTIONS["test"])) if test_per_class is None else test_per_class
+    n_train = videos_per_class - n_val - n_test
+    if min(n_train, n_val, n_test) < 1:
+        raise ValueError(f"{videos_per_class} videos per class cannot hold {n_val} val and {n_test} test videos "
+                         "and still train on one; expected at least one in each split")
+    return n_train, n_val, n_test
+
+
+def _write_one(job: tuple[str, str, int, int, int, int, int, bool]) -> str:
+    path, name, class_index, index, size, frames, seed, clutter = job
     # The same (seed, class, index) draws the same video, whichever process writes it.
-    video = render_video(name, size, frames, seed=[seed, class_index, index])
+    video = render_video(name, size, frames, seed=[seed, class_index, index], clutter=clutter)
     write_video(path, video, fps=12, options={"threads": "1"})  # parallel across processes instead
     return path
 
 
 def write_synthetic(out: str | os.PathLike, videos_per_class: int = 30, size: int = 64, frames: int = 32,
-                    seed: int = 0, workers: int | None = None) -> dict:
+                    seed: int = 0, workers: int | None = None, val_per_class: int | None = None,
+                    test_per_class: int | None = None, clutter: bool = False) -> dict:
     """Write the benchmark as a dataset folder; returns a summary (counts, seconds).
 
-    Splits are 70/15/15 per class (at least one video in each split per class).
+    Splits are 70/15/15 per class unless ``val_per_class`` / ``test_per_class`` say otherwise
+    (at least one video in each split per class).
     """
     if videos_per_class < 3:
         raise ValueError("videos_per_class must be >= 3 (one each for train, val and test)")
+    n_train, n_val, n_test = split_sizes(videos_per_class, val_per_class, test_per_class)
     out = Path(out)
     started = time.perf_counter()
     names = class_names()
     jobs, splits = [], {"train": [], "val": [], "test": []}
-    n_val = max(1, round(videos_per_class * SPLIT_FRACTIONS["val"]))
-    n_test = max(1, round(videos_per_class * SPLIT_FRACTIONS["test"]))
-    n_train = videos_per_class - n_val - n_test
     for class_index, name in enumerate(names):
         folder = out / "videos" / name
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(videos_per_class):
             path = folder / f"{name}_{index:04d}.mp4"
-            jobs.append((str(path), name, class_index, index, size, frames, seed))
+            jobs.append((str(path), name, class_index, index, size, frames, seed, clutter))
             split = "train" if index < n_train else "val" if index < n_train + n_val else "test"
             splits[split].append(VideoRecord(str(path), class_index))
     workers = workers or os.cpu_count() or 1
@@ -76,7 +102,8 @@ def write_synthetic(out: str | os.PathLike, videos_per_class: int = 30, size: in
             _write_one(job)
     write_dataset_folder(out, names, splits)
     meta = {
-        "generator": "pipelines.data.synthetic", "size": size, "frames": frames, "seed": seed, "fps": 12,
+        "generator": "pipelines.data.synthetic", "version": RENDER_VERSION, "size": size, "frames": frames,
+        "seed": seed, "fps": 12, "clutter": clutter,
         "videos_per_class": videos_per_class, "splits": {k: len(v) for k, v in splits.items()},
         "classes": [asdict(c) for c in CLASSES],
     }
