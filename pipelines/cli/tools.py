@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -12,8 +13,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     uri = tracking_uri(args.storage)
     print(f"MLflow UI for {uri}\n  http://{args.host}:{args.port}", flush=True)
+    # MLflow 3's job runner (background workers for GenAI jobs) is not needed to review training
+    # runs; without it the server answered in 50 s instead of 136 s on a loaded 2-core machine.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
     return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                            "--host", args.host, "--port", str(args.port)])
+                            "--host", args.host, "--port", str(args.port)], env=env)
 
 
 def cmd_data(args: argparse.Namespace) -> int:

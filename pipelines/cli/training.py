@@ -62,7 +62,9 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     print("\n" + result.markdown + "\n")
     for path in result.artifacts:
         print(f"wrote {path}")
-    print(f"MLflow: parent run {result.parent_run_id} (`python run.py ui`, experiment {config.run.experiment!r})")
+    # flushed now: a process forked at Ray's shutdown could otherwise write an unflushed line twice
+    print(f"MLflow: parent run {result.parent_run_id} (`python run.py ui`, experiment {config.run.experiment!r})",
+          flush=True)
     if not result.complete:
         print(f"some trials did not finish; run the same command again (--name {name}) to resume them",
               file=sys.stderr)
