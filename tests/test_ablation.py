@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from pipelines.training.predictions import FILE_NAME as PREDICTIONS
-from train_helpers import write_tiny_dataset
+from train_helpers import PausePoints, write_tiny_dataset
 
 pytest.importorskip("ray")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -46,14 +45,15 @@ def ablation_command(workspace, name):
             "--storage", str(root / "runs"), "--name", name, "--max-concurrent", "1"]
 
 
-def environment():
+def environment(workspace):
+    root, _, _ = workspace
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    env.update(RAY_AUTH_MODE="disabled", RAY_TRAIN_HEALTH_CHECK_INTERVAL_S="0.2")
+    env.update(RAY_AUTH_MODE="disabled", RAY_TRAIN_HEALTH_CHECK_INTERVAL_S="0.2", **PausePoints(root / "pauses").env)
     return env
 
 
 def run_ablation(workspace, name, timeout=600):
-    return subprocess.run(ablation_command(workspace, name), cwd=PROJECT, env=environment(),
+    return subprocess.run(ablation_command(workspace, name), cwd=PROJECT, env=environment(workspace),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -77,45 +77,61 @@ def logged_epochs(client, run_id):
     return sorted(int(m.value) for m in client.get_metric_history(run_id, "epoch"))
 
 
-def finished_children(workspace, name):
-    """Finished child runs of sweep ``name``, read straight from the store while the sweep runs."""
-    root, _, _ = workspace
-    db = root / "runs" / "mlflow.db"
-    if not db.exists():
-        return 0
+FIRST, SECOND = "two-rows.2D", "two-rows.SmallBig_3x1x1"  # the trials' run names
+# Each invocation of the sweep but the last is stopped where the second trial holds, in order:
+STOPS = (("start", signal.SIGINT),  # Ctrl-C while the trial is starting
+         ("epoch0.registered", signal.SIGKILL),  # the driver killed between Ray's registration of epoch 0 and MLflow
+         ("epoch1.train", signal.SIGINT),  # Ctrl-C mid-epoch
+         ("test", signal.SIGINT))  # Ctrl-C during the trial's multi-view test
+
+
+def stop_when_held(workspace, pauses, point, how):
+    """One invocation of the sweep, stopped with ``how`` once the second trial holds at ``point``;
+    returns the first trial's MLflow run as it was then."""
+    first = subprocess.Popen(ablation_command(workspace, "two-rows"), cwd=PROJECT, env=environment(workspace),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        with sqlite3.connect(db) as connection:
-            return connection.execute(
-                "select count(*) from runs r join tags t on r.run_uuid = t.run_uuid "
-                "where t.key = 'sweep' and t.value = ? and r.status = 'FINISHED'", (name,)).fetchone()[0]
-    except sqlite3.OperationalError:  # the store is still creating its tables
-        return 0
+        pauses.wait(SECOND, point, still_running=lambda: first.poll() is None)
+        first.send_signal(how)
+        first.wait(timeout=180)
+    except BaseException:
+        first.kill()
+        raise
+    finally:
+        pauses.release(SECOND, point)
+        first.wait()
+        if how == signal.SIGKILL:  # what a killed driver leaves behind: its local Ray, here shut down
+            stop_session(first.pid)
+    client, parents, children = sweep_runs(workspace, "two-rows")
+    assert len(parents) == 1 and len(children) <= 2
+    if how == signal.SIGINT:  # a Ctrl-C ends the sweep's runs; a SIGKILL cannot, the rerun must
+        assert parents[0].info.status == "KILLED"
+    done = [c for c in children if c.info.status == "FINISHED"]
+    assert [c.data.tags["row"] for c in done] == ["2D"], first.stdout.read()[-3000:]
+    return done[0]
+
+
+def stop_session(session: int) -> None:
+    try:
+        os.killpg(session, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture(scope="module")
 def interrupted_then_resumed(workspace):
-    """Ctrl-C once the first row has finished and the second is under way; then the same command again."""
-    first = subprocess.Popen(ablation_command(workspace, "two-rows"), cwd=PROJECT, env=environment(),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 900  # generous: a loaded machine is slow
-    while time.time() < deadline and first.poll() is None and finished_children(workspace, "two-rows") < 1:
-        time.sleep(0.5)
-    assert first.poll() is None, "the sweep ended before it could be interrupted:\n" + first.stdout.read()[-3000:]
-    first.send_signal(signal.SIGINT)
-    try:
-        first.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        first.kill()
-        first.wait()
-    client, parents, children = sweep_runs(workspace, "two-rows")
-    assert len(parents) == 1 and parents[0].info.status != "RUNNING"  # ended, not left running
-    done = [c for c in children if c.info.status == "FINISHED"]
-    assert len(done) == 1
-    return done[0], run_ablation(workspace, "two-rows")
+    """The same sweep command run five times: four stopped at the points of ``STOPS`` while the
+    second row trains (the first row finished in the first), the fifth to the end."""
+    root, _, _ = workspace
+    pauses = PausePoints(root / "pauses")
+    for point, _ in STOPS:
+        pauses.hold(SECOND, point)
+    finished = [stop_when_held(workspace, pauses, point, how) for point, how in STOPS]
+    return finished, run_ablation(workspace, "two-rows"), pauses
 
 
 def test_a_two_row_sweep_trains_both_rows_and_prints_the_results_table(interrupted_then_resumed):
-    _, resumed = interrupted_then_resumed
+    _, resumed, _ = interrupted_then_resumed
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     out = resumed.stdout
     assert "| row | model | params (M) |" in out
@@ -157,19 +173,38 @@ def test_the_parent_run_holds_the_results_table_csv_and_chart(workspace, interru
     assert (folder / "results.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_a_resumed_sweep_runs_only_the_unfinished_rows_and_trains_each_epoch_once(workspace,
-                                                                                  interrupted_then_resumed):
-    done, _ = interrupted_then_resumed
-    client, _, children = sweep_runs(workspace, "two-rows")
-    again = next(c for c in children if c.info.run_id == done.info.run_id)
-    assert again.info.end_time == done.info.end_time  # the finished row was not touched again
-    for child in children:
-        assert logged_epochs(client, child.info.run_id) == [0, 1]  # every epoch trained and logged once
+def test_a_stopped_sweep_never_retrains_a_finished_row_or_a_registered_epoch(workspace, interrupted_then_resumed):
+    finished, _, pauses = interrupted_then_resumed
+    _, _, children = sweep_runs(workspace, "two-rows")
+    first = next(c for c in children if c.data.tags["row"] == "2D")
+    # the first row finished in the first invocation and no rerun touched it
+    assert {run.info.run_id for run in finished} == {first.info.run_id}
+    assert {run.info.end_time for run in finished} == {first.info.end_time}
+    assert [pauses.arrivals(FIRST, f"epoch{epoch}.train") for epoch in (0, 1)] == [1, 1]
+    # the second: epoch 0, registered before the driver was killed, trained once; epoch 1, stopped
+    # mid-epoch, trained again once; the test, stopped, run again once
+    assert [pauses.arrivals(SECOND, f"epoch{epoch}.train") for epoch in (0, 1)] == [1, 2]
+    assert pauses.arrivals(SECOND, "test") == 2
+
+
+def test_a_stopped_sweep_leaves_no_run_running_and_logs_every_epoch_and_metric_step_once(workspace,
+                                                                                        interrupted_then_resumed):
+    client, experiment = mlflow(workspace)
+    assert not client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'")
+    _, parents, children = sweep_runs(workspace, "two-rows")
+    assert [c.data.tags["row"] for c in children] == ["2D", "SmallBig 3x1x1"]  # one run per row, no duplicates
+    for run in (*parents, *children):
+        assert run.info.status == "FINISHED"
+        for key in run.data.metrics:
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert len(steps) == len(set(steps)), (run.data.tags["mlflow.runName"], key, steps)
+    for child in children:  # the epoch registered just before the SIGKILL was logged on the rerun
+        assert logged_epochs(client, child.info.run_id) == [0, 1]
 
 
 def test_the_sweeps_console_is_ours_and_rays_own_output_is_in_its_log_file(workspace, interrupted_then_resumed):
     root, _, _ = workspace
-    _, resumed = interrupted_then_resumed
+    _, resumed, _ = interrupted_then_resumed
     out = resumed.stdout
     for text in ("SplitCoordinator", "TrainingReport", "Starting execution of Dataset", "Trial status",
                  "Configuration for experiment"):
@@ -217,7 +252,7 @@ def test_the_mlflow_server_shows_a_training_experiment_with_the_sweep_and_its_ro
     root, _, grid_file = workspace
     store = root / "runs"
     port = free_port()
-    env = {**environment(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job workers: starts faster
+    env = {**environment(workspace), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job workers: starts faster
     server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server",
                                "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
                                "--default-artifact-root", str(store / "mlartifacts"),

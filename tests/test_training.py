@@ -7,7 +7,6 @@ import os
 import signal
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,9 @@ import torch
 from pipelines.presets import preset
 from pipelines.training.checkpoints import CHECKPOINT_FILE
 from pipelines.training.driver import fit
+from pipelines.training.pause_points import PAUSE_DIR_ENV
 from pipelines.training.predictions import VideoPredictions
-from train_helpers import CLASSES, write_tiny_dataset
+from train_helpers import CLASSES, PausePoints, write_tiny_dataset
 
 ray = pytest.importorskip("ray")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -29,11 +29,13 @@ def workspace(tmp_path_factory):
     os.environ["RAY_AUTH_MODE"] = "disabled"
     os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ[PAUSE_DIR_ENV] = str(root / "pauses")  # before Ray starts: every Ray process has it
     ray.init(num_cpus=2, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield root, write_tiny_dataset(root / "data")
     ray.shutdown()
     del os.environ["MLFLOW_TRACKING_URI"]
+    del os.environ[PAUSE_DIR_ENV]
 
 
 def smoke(workspace, name, **overrides):
@@ -89,33 +91,66 @@ def test_rerun_with_the_same_name_resumes_instead_of_restarting(workspace, two_w
     assert logged_epochs(client, runs[0].info.run_id) == [0, 1, 2]  # epochs 0 and 1 were not trained again
 
 
-def test_a_killed_worker_restarts_from_the_last_checkpoint(workspace):
+# Where the worker-kill scenario kills a training worker, in order: each point held until the kill.
+KILLS = (("epoch1.train", "mid-epoch"), ("epoch2.val", "during validation"),
+         ("epoch2", "right after epoch 2's checkpoint was registered"))
+
+
+@pytest.fixture(scope="module")
+def killed_three_times(workspace):
+    """One 4-epoch run on two workers, one of them SIGKILLed at each point of ``KILLS``."""
+    from ray.util.state import list_actors
+
     root, _ = workspace
-    config = smoke(workspace, "killed", **{"optim.epochs": 3, "run.max_failures": 1})
-    killed = []
+    pauses, name = PausePoints(root / "pauses"), "killed"
     gcs_address = ray.get_runtime_context().gcs_address
+    for point, _ in KILLS:
+        pauses.hold(name, point)
+    killed, errors = [], []
 
-    def kill_a_worker_after_the_first_checkpoint():
-        from ray.util.state import list_actors
+    def kill_a_worker_at_each_point():
+        try:
+            for point, _ in KILLS:
+                pauses.wait(name, point)
+                workers = list_actors(address=gcs_address,  # this test's cluster, even if others run here
+                                      filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+                os.kill(workers[0].pid, signal.SIGKILL)
+                killed.append(point)
+                pauses.release(name, point)
+        except Exception as error:  # reported by the fixture, not lost in a thread
+            errors.append(error)
+            for point, _ in KILLS:
+                pauses.release(name, point)
 
-        deadline = time.time() + 300
-        while time.time() < deadline and not list((root / "runs" / "killed").glob("checkpoint_*")):
-            time.sleep(0.5)
-        workers = list_actors(address=gcs_address,  # this test's cluster, even if others run here
-                              filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
-        if workers:
-            os.kill(workers[0].pid, signal.SIGKILL)
-            killed.append(workers[0].pid)
-
-    killer = threading.Thread(target=kill_a_worker_after_the_first_checkpoint, daemon=True)
+    killer = threading.Thread(target=kill_a_worker_at_each_point, daemon=True)
     killer.start()
-    result = fit(config, run_test=False)
-    killer.join(timeout=5)
-    assert killed, "no training worker was found to kill"
-    assert result.metrics["epoch"] == 2
-    client, runs = mlflow_runs("killed")
+    result = fit(smoke(workspace, name, **{"optim.epochs": 4, "run.max_failures": len(KILLS)}), run_test=False)
+    killer.join(timeout=30)
+    assert not errors, errors
+    assert killed == [point for point, _ in KILLS]
+    return name, result, pauses
+
+
+def test_a_worker_killed_mid_epoch_in_validation_or_after_a_checkpoint_loses_only_the_unfinished_epoch(
+        killed_three_times):
+    name, result, pauses = killed_three_times
+    assert result.metrics["epoch"] == 3
+    trained = [pauses.arrivals(name, f"epoch{epoch}.train") for epoch in range(4)]
+    # epoch 1 was killed mid-epoch and epoch 2 in validation: each trained again from the last
+    # checkpoint; epoch 2, once checkpointed, was not trained a third time after the last kill
+    assert trained == [1, 2, 2, 1]
+    assert pauses.arrivals(name, "epoch2.val") == 2
+
+
+def test_each_epoch_reaches_mlflow_exactly_once_whenever_a_worker_dies(killed_three_times):
+    name, _, _ = killed_three_times
+    client, runs = mlflow_runs(name)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    assert logged_epochs(client, runs[0].info.run_id) == [0, 1, 2]  # each epoch counted once
+    run_id = runs[0].info.run_id
+    assert logged_epochs(client, run_id) == [0, 1, 2, 3]
+    for key in runs[0].data.metrics:  # no metric has a step twice
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert len(steps) == len(set(steps)), (key, steps)
 
 
 def epoch_metric(client, run_id, key):

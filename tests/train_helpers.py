@@ -37,3 +37,41 @@ def write_tiny_dataset(root: Path, per_class: dict[str, int] | None = None, seed
         splits[split] = records
     write_dataset_folder(root, CLASSES, splits)
     return root
+
+
+class PausePoints:
+    """The test's side of ``pipelines.training.pause_points``: hold a run at a named point, wait
+    until it is there (then kill it at exactly that phase), release it, count its arrivals."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        from pipelines.training.pause_points import PAUSE_DIR_ENV
+
+        return {PAUSE_DIR_ENV: str(self.folder)}
+
+    def hold(self, run: str, point: str) -> None:
+        (self.folder / f"{run}.{point}.hold").touch()
+
+    def release(self, run: str, point: str) -> None:
+        (self.folder / f"{run}.{point}.hold").unlink(missing_ok=True)
+
+    def arrivals(self, run: str, point: str) -> int:
+        marker = self.folder / f"{run}.{point}"
+        return len(marker.read_text().splitlines()) if marker.exists() else 0
+
+    def wait(self, run: str, point: str, *, timeout: float = 600.0, still_running=lambda: True) -> None:
+        """Until ``run`` has reached ``point`` (a loaded 2-core machine is slow: the timeout is
+        generous); fails at once if ``still_running()`` turns false first."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.arrivals(run, point) == 0:
+            if not still_running():
+                raise AssertionError(f"{run} ended before it reached {point}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{run} did not reach {point} within {timeout:.0f} s")
+            time.sleep(0.1)

@@ -81,6 +81,7 @@ def run_trial(params: dict, context: SweepContext) -> None:
 
     from ..tracking import find_run, get_experiment_id, tracking_uri
     from ..training.driver import fit
+    from ..training.pause_points import pause_point
     from .progress import trial_label
 
     row = next(r for r in context.grid.rows if r.label == params["row"])
@@ -94,6 +95,7 @@ def run_trial(params: dict, context: SweepContext) -> None:
         return
     tags = {"grid": context.grid.name, "row": row.label, "seed": str(seed), "sweep": context.name,
             "driver_node_id": ray.get_runtime_context().get_node_id()}  # this trial driver's node
+    pause_point(config.run.name, "start")
     result = fit(config, run_test=True, parent_run_id=context.parent_run_id, extra_tags=tags,
                  cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()], cache=context.cache,
                  label=trial_label(row.label, seed, context.seeds))

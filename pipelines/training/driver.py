@@ -21,6 +21,7 @@ from ..data.epochs import steps_per_epoch
 from ..data.folders import resolve_data
 from .checkpoints import checkpoint_location
 from .inputs import InputPlan
+from .pause_points import pause_point
 from .step import build_model_for
 from .worker import WorkerPlan, train_loop_per_worker
 
@@ -155,6 +156,25 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list, label
     )
 
 
+def registered_epochs(config: ExperimentConfig) -> list[dict]:
+    """The metrics of the epochs Ray Train registered for this run name in an earlier invocation
+    (the checkpoints it kept), read from the run folder; none on a first run."""
+    import ray.train
+
+    folder = storage_rules.join(storage_rules.resolve(config.run.storage), run_name(config))
+    try:
+        previous = ray.train.Result.from_path(folder)
+    except RuntimeError:  # no such run folder, or no checkpoint registered in it yet
+        return []
+    return [metrics for _, metrics in previous.best_checkpoints or []]
+
+
+def tested(client, run_id: str) -> dict | None:
+    """The test metrics already logged to ``run_id`` (the test logs them last), or None."""
+    metrics = client.get_run(run_id).data.metrics
+    return {k: v for k, v in metrics.items() if k.startswith("test_")} if "test_top1" in metrics else None
+
+
 def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str | None = None,
         extra_tags: dict[str, str] | None = None, cluster_cpus: float | None = None,
         callbacks: list | None = None, cache: DatasetCache | None = None, label: str = "") -> TrainResult:
@@ -176,22 +196,27 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
         cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
     data = prepare_data(config, cluster_cpus, cache, run_test=run_test)
     client, uri, run_id = open_tracking(config, data, parent_run_id=parent_run_id, extra_tags=extra_tags)
-    reporter = EpochReporter(uri, run_id, config.optim.epochs, label)
+    reporter = EpochReporter(uri, run_id, config.optim.epochs, label, run=run_name(config))
     trainer = make_trainer(config, data, [reporter, *(callbacks or [])], label)
     try:
+        reporter.catch_up(registered_epochs(config))
         result = trainer.fit()
         decoders = {"train_decoders_started": data.inputs.train_health.starts(),
                     "val_decoders_started": data.inputs.val_health.starts()}
-        log_metrics(client, run_id, decoders, step=0)  # once per run, not per epoch: the point of the design
+        # once per invocation, not per epoch (the point of the design); a resumed run adds a step
+        log_metrics(client, run_id, decoders, step=len(client.get_metric_history(run_id, "train_decoders_started")))
         checkpoint = None
         if result.checkpoint is not None:
             checkpoint = checkpoint_location(result.checkpoint, storage_rules.resolve(config.run.storage))
         test = None
         if run_test and checkpoint is not None:
-            report = evaluate_checkpoint(checkpoint, data.root, "test", batch_size=config.data.batch_size,
-                                         pool=data.pool, cache=data.test_cache)
-            log_report(client, run_id, report)
-            test = report.metrics
+            test = tested(client, run_id)  # a run stopped after its test was logged is not tested twice
+            if test is None:
+                pause_point(run_name(config), "test")
+                report = evaluate_checkpoint(checkpoint, data.root, "test", batch_size=config.data.batch_size,
+                                             pool=data.pool, cache=data.test_cache)
+                log_report(client, run_id, report)
+                test = report.metrics
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")

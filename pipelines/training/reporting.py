@@ -4,8 +4,10 @@ Ray Train calls a ``UserCallback``'s ``after_report`` on the controller once eve
 reported an epoch and the checkpoint of that report is registered, and never for a report
 lost with a dying worker. Logging there (:class:`EpochReporter`), rather than from rank 0 after
 ``ray.train.report`` returns, is what makes each epoch's metrics reach MLflow exactly once
-whenever a worker dies: an epoch is logged if and only if Ray will resume after it. The same
-callback logs the epoch's console line.
+whenever a worker dies: an epoch is logged if and only if Ray will resume after it. A whole
+driver killed between the registration and the logging leaves one registered epoch unlogged;
+the next run of the same name logs it before training (:meth:`EpochReporter.catch_up`). The
+same callback logs the epoch's console line.
 
 During an epoch rank 0 logs its progress (:class:`EpochProgress`, JSON records of
 ``cluster.PROGRESS_LOGGER``, at most one a second); on the driver, where
@@ -23,6 +25,7 @@ from typing import Any
 from ray.train import UserCallback
 
 from ..cluster import PROGRESS_LOGGER, console_logging
+from .pause_points import pause_point
 
 NODE_ID = "node_id"  # a string each rank adds to its report: where it trained
 
@@ -31,16 +34,14 @@ log = logging.getLogger(__name__)
 
 class EpochReporter(UserCallback):
     """Logs rank 0's epoch metrics to the MLflow run ``run_id`` at step = epoch, and logs the epoch
-    line (prefixed with ``label``, a sweep's row)."""
+    line (prefixed with ``label``, a sweep's row); ``run`` is the run's name (its pause points)."""
 
-    def __init__(self, tracking_uri: str, run_id: str, epochs: int, label: str = "") -> None:
-        self.tracking_uri, self.run_id, self.epochs, self.label = tracking_uri, run_id, epochs, label
+    def __init__(self, tracking_uri: str, run_id: str, epochs: int, label: str = "", run: str = "run") -> None:
+        self.tracking_uri, self.run_id, self.epochs, self.label, self.run = tracking_uri, run_id, epochs, label, run
         self._nodes: list[str] | None = None
 
     def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
         from mlflow.tracking import MlflowClient
-
-        from ..tracking import log_metrics
 
         console_logging()  # on the controller: its stdout reaches the driver
         client = MlflowClient(tracking_uri=self.tracking_uri)
@@ -48,9 +49,35 @@ class EpochReporter(UserCallback):
         if nodes != self._nodes:  # a restarted worker group may train elsewhere: describe this attempt
             client.set_tag(self.run_id, "train_node_ids", ",".join(nodes))
             self._nodes = nodes
-        numbers = {k: float(v) for k, v in metrics[0].items() if isinstance(v, (int, float))}
-        log_metrics(client, self.run_id, numbers, step=int(numbers["epoch"]))
+        numbers = numeric(metrics[0])
+        pause_point(self.run, f"epoch{int(numbers['epoch'])}.registered")
+        log_epoch(client, self.run_id, numbers)
         log.info("%s", epoch_line(numbers, self.epochs, self.label))
+
+    def catch_up(self, registered: list[dict[str, Any]]) -> list[int]:
+        """Log the registered epochs MLflow has not seen: a driver killed between Ray's registration
+        of an epoch and :meth:`after_report` leaves one behind. ``registered`` holds the metrics of
+        the checkpoints Ray kept (``ray.train.Result.from_path(...).best_checkpoints``), which
+        the resumed run will not train again. Returns the epochs logged now."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        seen = {int(m.value) for m in client.get_metric_history(self.run_id, "epoch")}
+        missing = [numeric(m) for m in registered if "epoch" in m and int(m["epoch"]) not in seen]
+        for numbers in sorted(missing, key=lambda m: m["epoch"]):
+            log_epoch(client, self.run_id, numbers)
+            log.info("%s  (logged on resume)", epoch_line(numbers, self.epochs, self.label))
+        return [int(m["epoch"]) for m in missing]
+
+
+def numeric(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def log_epoch(client, run_id: str, numbers: dict[str, float]) -> None:
+    from ..tracking import log_metrics
+
+    log_metrics(client, run_id, numbers, step=int(numbers["epoch"]))
 
 
 def epoch_line(m: dict[str, float], epochs: int, label: str = "") -> str:

@@ -149,10 +149,10 @@ def log_report(client, run_id: str, report: EvalReport) -> None:
 
     from ..tracking import log_metrics
 
-    log_metrics(client, run_id, report.metrics, step=0)
     with tempfile.TemporaryDirectory() as folder:
         for path in write_report(report, folder):
             client.log_artifact(run_id, str(path), artifact_path="test")
+    log_metrics(client, run_id, report.metrics, step=0)  # last: present only with every file
 
 
 def predict_files(checkpoint: str | Path, paths: list[str], top: int = 5) -> list[dict]:

@@ -12,38 +12,20 @@ is logged twice.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
-
 import torch
 
 from ..cluster import console_logging
 from ..config import ExperimentConfig
 from .checkpoints import load_checkpoint, save_checkpoint
 from .inputs import InputPlan, WorkerInputs
+from .pause_points import pause_point
 from .reporting import EpochProgress
 from .step import amp_dtype, build_model_for, cosine_with_warmup, train_epoch, validate
 
 log = logging.getLogger(__name__)
-
-# Fault tests pause workers at a known point instead of racing them: with this variable naming a
-# folder, every worker stops after each registered epoch while a file "hold" exists there, rank 0
-# having left a marker "<run>.epoch<N>" for the test to wait on. Unset (always, outside tests): no effect.
-HOLD_DIR_ENV = "PIPELINES_HOLD_DIR"
-
-
-def hold_point(run: str, epoch: int, rank: int) -> None:
-    folder = os.environ.get(HOLD_DIR_ENV)
-    if not folder:
-        return
-    if rank == 0:
-        Path(folder, f"{run}.epoch{epoch}").touch()
-    while Path(folder, "hold").exists():
-        time.sleep(0.2)
-
 
 @dataclass(frozen=True)
 class WorkerPlan:
@@ -93,6 +75,10 @@ class TrainLoop:
         self.start_epoch = 0
         self.first_batch_time: float | None = None  # when rank 0 trained its first batch of this attempt
 
+    @property
+    def run_name(self) -> str:
+        return self.config.run.name or "run"
+
     def restore(self) -> None:
         """Load the last registered checkpoint (if any): training goes on from the epoch after it."""
         if self.checkpoint is not None:
@@ -114,17 +100,17 @@ class TrainLoop:
         bar = None
         if self.rank == 0:
             plan = self.plan
-            bar = EpochProgress(self.config.run.name or "run", plan.label, epoch, self.config.optim.epochs,
+            bar = EpochProgress(self.run_name, plan.label, epoch, self.config.optim.epochs,
                                 plan.steps_per_epoch * plan.world_size * self.config.data.batch_size)
         metrics = train_epoch(ddp_model, batches, self.optimizer, self.scheduler, self.scaler,
                               num_classes=len(self.plan.classes), device=self.device, dtype=self.dtype,
                               label_smoothing=self.config.optim.label_smoothing, memory_format=self.memory_format,
-                              progress=self.progress(bar) if bar else None)
+                              progress=self.progress(bar, epoch) if bar else None)
         if bar:
             bar.close()
         return metrics
 
-    def progress(self, bar: EpochProgress):
+    def progress(self, bar: EpochProgress, epoch: int):
         """Rank 0's clips done of the epoch and the running loss, for the driver's progress bar."""
         world = self.plan.world_size
 
@@ -132,11 +118,16 @@ class TrainLoop:
             if self.first_batch_time is None:
                 self.first_batch_time = time.time()  # wall clock: comparable with the driver's
             bar.update(clips_done * world, loss)
+            if clips_done == self.config.data.batch_size:
+                pause_point(self.run_name, f"epoch{epoch}.train")
+
 
         return show
 
-    def validate(self, held) -> dict[str, float]:
+    def validate(self, held, epoch: int) -> dict[str, float]:
         """Top-k on the centre clip of every validation video, summed over the workers."""
+        if self.rank == 0:
+            pause_point(self.run_name, f"epoch{epoch}.val")
         batches = self.inputs.validation_batches(held)
         meter = validate(self.model, batches, num_classes=len(self.plan.classes), device=self.device,
                          dtype=self.dtype, memory_format=self.memory_format)
@@ -183,14 +174,14 @@ class TrainLoop:
         epochs = self.inputs.training(self.start_epoch, self.config.optim.epochs)
         for epoch, batches in zip(range(self.start_epoch, self.config.optim.epochs), epochs):
             metrics = self.train(ddp_model, batches, epoch)
-            metrics.update(self.validate(held))
+            metrics.update(self.validate(held, epoch))
             metrics.update(self.data_health(epoch))
             metrics["epoch"] = epoch
             metrics["node_id"] = ray.get_runtime_context().get_node_id()  # where each rank trained
             if epoch == self.start_epoch and self.first_batch_time is not None:
                 metrics["first_batch_time"] = self.first_batch_time
             self.report(metrics, epoch)
-            hold_point(self.config.run.name or "run", epoch, self.rank)
+            pause_point(self.run_name, f"epoch{epoch}", mark=self.rank == 0, every_epoch=True)
 
 
 def train_loop_per_worker(config: dict) -> None:
