@@ -19,7 +19,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -228,13 +228,15 @@ class DecodeClips:
     while a given (epoch, video) always yields the same clip. ``health`` is a ``DataHealth``
     actor handle (or a local ``DataHealth``); skipped files and served clips are reported to
     it, and so is each start of this class (decode actors are meant to start once per run).
+    ``rows``, when given, turns each incoming batch into those rows first (a training stream's
+    row numbers into videos: index arithmetic, done here rather than in tasks of its own).
     """
 
     def __init__(self, spec: ClipSpec, mode: str, health: Any, epoch: int | None = None,
-                 num_threads: int = 1) -> None:
+                 num_threads: int = 1, rows: Callable[[dict], dict] | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {MODES}")
-        self.spec, self.mode, self.epoch, self.num_threads = spec, mode, epoch, num_threads
+        self.spec, self.mode, self.epoch, self.num_threads, self.rows = spec, mode, epoch, num_threads, rows
         self.health = health
         self._remote = hasattr(getattr(health, "record", None), "remote")
         self._call("started")
@@ -249,6 +251,8 @@ class DecodeClips:
         return getattr(self.health, method)(*args)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        if self.rows is not None:
+            batch = self.rows(batch)
         videos = [int(v) for v in batch["video"]]
         if "epoch" in batch:
             epochs = [int(e) for e in batch["epoch"]]

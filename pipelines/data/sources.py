@@ -118,11 +118,12 @@ class StreamedClips:
         rows = np.arange(share_size(len(self.videos), rank, world) * len(epochs), dtype=np.int64)
         blocks = np.array_split(rows, max(1, -(-len(rows) // self.pool.batch_size)))
         share = ShareRows(self.videos.paths, self.videos.labels, list(epochs), self.spec.seed, rank, world, shuffle)
-        # Row numbers are put in the object store from here (no read task to schedule); turning them
-        # into videos is index arithmetic, so it holds no CPU that the decoders or trainers need.
-        return ray.data.from_numpy(blocks).map_batches(share, batch_format="numpy", num_cpus=0).map_batches(
+        # Row numbers are put in the object store from here (no read task to schedule), and the decode
+        # actors turn them into videos: a separate zero-CPU step would start a Python worker per
+        # block at once (seconds of start-up on a small machine) for mere index arithmetic.
+        return ray.data.from_numpy(blocks).map_batches(
             DecodeClips,
-            fn_constructor_kwargs={"spec": self.spec, "mode": mode,
+            fn_constructor_kwargs={"spec": self.spec, "mode": mode, "rows": share,
                                    "health": self.health.actor if self.health else None},
             batch_size=self.pool.batch_size, batch_format="numpy", num_cpus=self.pool.num_cpus,
             label_selector=dict(self.pool.label_selector) if self.pool.label_selector else None,
