@@ -183,7 +183,7 @@ def test_the_tally_counts_videos_served_by_pyav_in_each_epoch(folder, no_length)
 
 def test_the_tally_still_takes_served_videos_without_a_decoder():
     health = DataHealth(dataset_size=2)
-    health.record([(0, 0, 1), (0, 1, 1, "pyav")], [])  # three fields: what the cache path reports
+    health.record([(0, 0, 1), (0, 1, 1, "pyav")], [])  # three fields: no decoder named, decord
     assert (health.summary(0)["videos_served"], health.summary(0)["served_by_pyav"]) == (2, 1)
 
 

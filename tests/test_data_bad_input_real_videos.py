@@ -136,3 +136,82 @@ def test_decord_alone_returns_the_wrong_frames_of_a_real_xvid_avi(real_videos):
     decord_says = decord.VideoReader(path, num_threads=1).get_batch(indices.tolist()).asnumpy()
     _, reference = sequential_frames(path, indices)
     assert np.abs(decord_says.astype(np.int16) - reference).mean() > 10  # no error, other frames
+
+
+@pytest.fixture(scope="module")
+def mixed_training_list(real_videos, tmp_path_factory):
+    """Every real video at hand and one bad file of each kind the README lists, in one training
+    list; small generated videos for validation and test."""
+    from data_helpers import bad_files, numbered_video
+    from pipelines.data.annotations import VideoRecord, write_dataset_folder
+
+    good = real_videos["videos"]
+    if len({EXPECTED[name][0] for name in good}) < 4:
+        pytest.skip(f"fewer than four codecs at hand: {real_videos['skipped']}")
+    root = tmp_path_factory.mktemp("mixed")
+    bad = bad_files(root / "bad")
+    train = [VideoRecord(path, i % 2) for i, path in enumerate(sorted(good.values()))]
+    train += [VideoRecord(path, i % 2) for i, path in enumerate(bad.values())]
+    held = [VideoRecord(numbered_video(root / f"held{i}.mp4", 12), i % 2) for i in range(4)]
+    write_dataset_folder(root, ("even", "odd"), {"train": train, "val": held, "test": held})
+    return root, good, bad
+
+
+@pytest.fixture(scope="module")
+def ray_here(tmp_path_factory):
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    ray.init(num_cpus=2, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+    del os.environ["MLFLOW_TRACKING_URI"]
+
+
+def train_on(root: Path, name: str, **overrides):
+    from pipelines.presets import preset
+    from pipelines.training.driver import fit
+
+    config = preset("smoke").with_overrides({"data.path": str(root), "run.storage": str(root / "runs"),
+                                             "run.name": name, "run.workers": 1, "data.cache": "none", **overrides})
+    return fit(config, run_test=False)
+
+
+@pytest.mark.slow
+def test_a_run_over_real_videos_and_every_bad_kind_serves_each_good_one_and_reports_each_bad_one_per_epoch(
+        mixed_training_list, ray_here):
+    from mlflow.tracking import MlflowClient
+
+    root, good, bad = mixed_training_list
+    result = train_on(root, "mixed", **{"data.max_bad_fraction": 0.6})
+    assert result.metrics["epoch"] == 1
+    client = MlflowClient()
+    run = client.search_runs([client.get_experiment_by_name("smallbig").experiment_id],
+                             filter_string="tags.`mlflow.runName` = 'mixed'")[0]
+
+    def per_epoch(key):
+        return [m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+
+    assert per_epoch("videos_served") == [len(good)] * 2 and per_epoch("videos_served_twice") == [0, 0]
+    assert per_epoch("served_by_pyav") == [sum(EXPECTED[name][2] == "pyav" for name in good)] * 2
+    assert per_epoch("videos_skipped") == [len(bad)] * 2
+    for reason in bad:  # missing, empty, unreadable, truncated, too_short, bad_size: each once per epoch
+        assert per_epoch(f"videos_skipped_{reason}") == [1, 1], reason
+
+
+@pytest.mark.slow
+def test_the_same_list_stops_at_the_bad_fraction_naming_the_offenders(mixed_training_list, ray_here):
+    """The training stream over the same list with the default 5% allowance stops in epoch 0."""
+    from pipelines.data.annotations import read_dataset_folder
+    from pipelines.data.dataset import DecodePool
+    from pipelines.data.health import remote_tally
+    from pipelines.data.sources import StreamedClips
+    from pipelines.presets import preset
+
+    root, _, bad = mixed_training_list
+    videos = read_dataset_folder(root, "train")
+    stream = StreamedClips(videos, preset("smoke").data.clip, DecodePool(batch_size=4),
+                           remote_tally(len(videos), max_bad_fraction=0.05))
+    with pytest.raises(Exception, match=r"\d of \d+ videos unreadable in epoch 0, more than the allowed 5.0%") as stopped:
+        list(stream.samples("train", [0], rank=0, world=1, shuffle=True))
+    assert any(path in str(stopped.value) for path in bad.values())

@@ -31,8 +31,9 @@ def ray_cluster():
 def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("videos")
     good = [numbered_video(folder / f"v{i}.mp4", 20 + 5 * i) for i in range(6)]
+    pyav_only = numbered_video(folder / "v6.h264", 30)  # an elementary stream: decord cannot measure it
     bad = bad_files(folder / "bad")
-    return video_list(good + [bad["truncated"], bad["missing"]])
+    return video_list(good + [pyav_only, bad["truncated"], bad["missing"]])
 
 
 def clips_by_key(samples):
@@ -50,9 +51,10 @@ def test_one_stream_serves_every_epoch_with_decoders_started_once(videos):
     got = clips_by_key(stream.samples("train", [0, 1, 2], rank=0, world=1, shuffle=True))
     assert health.starts() == 1  # one actor for three epochs
     for epoch in range(3):
-        assert sorted(v for e, v in got if e == epoch) == list(range(6))
+        assert sorted(v for e, v in got if e == epoch) == list(range(7))
         summary = health.summary(epoch)
-        assert summary["videos_served"] == 6 and summary["videos_served_twice"] == 0
+        assert summary["videos_served"] == 7 and summary["videos_served_twice"] == 0
+        assert summary["served_by_pyav"] == 1
         assert summary["skipped_by_reason"] == {"truncated": 1, "missing": 1}  # reported in every epoch
     for (epoch, video), (clip, _) in got.items():  # the clip is a function of (seed, epoch, video)
         assert np.array_equal(clip, decode_views(videos.records[video].path, 0, SPEC, "train", epoch)[0][0])
@@ -69,7 +71,8 @@ def test_a_resumed_run_sees_the_same_clips_in_the_same_order(videos):
 @pytest.mark.slow
 def test_the_cache_and_the_stream_give_the_same_clips_and_find_bad_files_once(videos):
     cache = cache_videos(videos)
-    assert set(cache.bad) == {6, 7} and cache.nbytes > 0
+    assert set(cache.bad) == {7, 8} and cache.nbytes > 0
+    assert cache.decoders(range(len(videos))) == ["decord"] * 6 + ["pyav", None, None]
     assert {reason for reason, _ in cache.bad.values()} == {"truncated", "missing"}
     for rank in (0, 1):
         for mode, shuffle in (("train", True), ("eval", False), ("test", False)):
@@ -80,13 +83,14 @@ def test_the_cache_and_the_stream_give_the_same_clips_and_find_bad_files_once(vi
 
 
 @pytest.mark.slow
-def test_the_cached_path_still_counts_bad_videos_in_every_epoch(videos):
+def test_the_cached_path_still_counts_bad_and_pyav_served_videos_in_every_epoch(videos):
     cache = cache_videos(videos)
     health = remote_tally(len(videos), max_bad_fraction=0.5)
     list(CachedClips(videos, cache, SPEC, health).samples("train", [0, 1], 0, 1, True))
     for epoch in (0, 1):
         assert health.summary(epoch)["skipped_by_reason"] == {"truncated": 1, "missing": 1}
-        assert health.summary(epoch)["videos_served"] == 6
+        assert health.summary(epoch)["videos_served"] == 7
+        assert health.summary(epoch)["served_by_pyav"] == 1  # decoded once by PyAV, counted every epoch
 
 
 def test_auto_caches_a_set_that_fits_and_none_never_caches(videos):

@@ -315,7 +315,19 @@ def test_ablation_job_trains_trials_on_two_nodes_and_survives_losing_one(cluster
         print(f"trials training after {time.monotonic() - started:.0f} s on {before}", flush=True)
         assert sorted(before.values()) == sorted([head, doomed])  # two trials, two nodes
         victim = next(row for row, nodes in before.items() if nodes == doomed)
-        os.killpg(train_node.pid, signal.SIGKILL)  # the node is gone: raylet, its agents and workers
+        # The node is gone, as a lost machine: its `ray start` process group (raylet, agents) and
+        # every worker process it started, which the raylet may have put in sessions of their own.
+        # They die before the hold is lifted: a worker left alive would finish its epochs first.
+        from ray.util.state import list_workers
+
+        on_doomed = [w.pid for w in list_workers(address=cluster["dashboard"], limit=10_000)
+                     if w.node_id == doomed and w.pid]
+        os.killpg(train_node.pid, signal.SIGKILL)
+        for pid in on_doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         killed = time.monotonic()
         (holds / "hold").unlink()  # the other trial goes on; the victim resumes elsewhere
         wait_for("the sweep", lambda: jobs.get_job_status(submission_id).is_terminal(), 420)

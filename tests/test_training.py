@@ -29,7 +29,7 @@ def workspace(tmp_path_factory):
     os.environ["RAY_AUTH_MODE"] = "disabled"
     os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    os.environ[PAUSE_DIR_ENV] = str(root / "pauses")  # before Ray starts: every Ray process has it
+    os.environ.update(PausePoints(root / "pauses").env)  # before Ray starts: every Ray process has it
     ray.init(num_cpus=2, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield root, write_tiny_dataset(root / "data")

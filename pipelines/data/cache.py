@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .annotations import VideoList
-from .decoding import BadVideo, open_video, read_frames
+from .decoding import BadVideo, open_video, read_frames_saying_decoder
 from .video_io import probe_frames
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class VideoCache:
 
     source: str
     refs: list[Any]  # ray.ObjectRef of uint8 (T, H, W, 3), or of None for a bad video
-    meta: list[Any]  # ray.ObjectRef of {"reason", "detail", "nbytes"} per video
+    meta: list[Any]  # ray.ObjectRef of {"reason", "detail", "decoder", "nbytes"} per video
     _meta: list[dict] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -50,6 +50,14 @@ class VideoCache:
         import ray
 
         return ray.get([self.refs[v] for v in videos]) if len(videos) else []
+
+    def decoders(self, videos: Sequence[int]) -> list[str | None]:
+        """Which decoder gave each of ``videos`` its frames (``"decord"``, ``"pyav"``; None: bad)."""
+        import ray
+
+        if self._meta is not None:
+            return [self._meta[v]["decoder"] for v in videos]
+        return [m["decoder"] for m in ray.get([self.meta[v] for v in videos])] if len(videos) else []
 
     def _metadata(self) -> list[dict]:
         import ray
@@ -69,13 +77,16 @@ class VideoCache:
 
 
 def _decode_whole(path: str, min_side: int, max_aspect: float) -> tuple[dict, np.ndarray | None]:
-    """Every frame of one video, or why there are none (``{"reason", "detail"}``)."""
+    """Every frame of one video and the decoder that gave them, or why there are none
+    (``{"reason", "detail", "decoder", "nbytes"}``)."""
     try:
         reader = open_video(path)
-        frames = read_frames(reader, np.arange(len(reader)), path, min_side, max_aspect)
+        frames, why = read_frames_saying_decoder(reader, np.arange(len(reader)), path, min_side, max_aspect)
     except BadVideo as bad:
-        return {"reason": bad.reason, "detail": bad.detail, "nbytes": 0}, None
-    return {"reason": None, "detail": "", "nbytes": int(frames.nbytes)}, frames
+        return {"reason": bad.reason, "detail": bad.detail, "decoder": None, "nbytes": 0}, None
+    if why:
+        log.info("%s: served by PyAV (%s)", path, why)
+    return {"reason": None, "detail": why, "decoder": "pyav" if why else "decord", "nbytes": int(frames.nbytes)}, frames
 
 
 def estimate_bytes(videos: VideoList, sample: int = 16) -> int:

@@ -116,6 +116,12 @@ def read_frames(reader, indices: np.ndarray, path: str, min_side: int = 16, max_
     return _read(reader, indices, path, min_side, max_aspect)[0]
 
 
+def read_frames_saying_decoder(reader, indices: np.ndarray, path: str, min_side: int = 16,
+                               max_aspect: float = 4.0) -> tuple[np.ndarray, str]:
+    """:func:`read_frames`, and why PyAV gave the frames ("" when decord did)."""
+    return _read(reader, indices, path, min_side, max_aspect)
+
+
 def _read(reader, indices: np.ndarray, path: str, min_side: int, max_aspect: float) -> tuple[np.ndarray, str]:
     """(frames, why PyAV gave them or ""). When decord fails, PyAV decodes the frames again,
     because decord 0.6 cannot copy frames of some widths (16, 24, 48, 72 px, ...) that are
@@ -295,4 +301,4 @@ def _columns(outputs: list[tuple[int, int, list[tuple[np.ndarray, int]]]]) -> di
 
 __all__ = ["DECORD_EXACT_CODECS", "DECORD_EXACT_CONTAINERS", "REASONS", "BadVideo", "DataHealth", "DecodeClips",
            "Decoded", "PyAVReader", "TooManyBadVideos", "check_size", "cut_views", "decode_video", "decode_views",
-           "open_video", "read_frames", "read_frames_pyav", "views_from_frames"]
+           "open_video", "read_frames", "read_frames_pyav", "read_frames_saying_decoder", "views_from_frames"]

@@ -68,7 +68,7 @@ class CachedClips:
 
     def _chunk(self, mode: str, epoch: int, videos: list[int]) -> list[Sample]:
         out, served, skipped = [], [], []
-        for video, frames in zip(videos, self.cache.frames(videos)):
+        for video, frames, decoder in zip(videos, self.cache.frames(videos), self.cache.decoders(videos)):
             record = self.videos.records[video]
             try:
                 if frames is None:  # found bad when it was cached
@@ -77,7 +77,7 @@ class CachedClips:
             except BadVideo as bad:
                 skipped.append((epoch, video, record.path, bad.reason, bad.detail))
                 continue
-            served.append((epoch, video, len(views)))
+            served.append((epoch, video, len(views), decoder))  # found once, counted every epoch
             out.extend(Sample(epoch, video, clip, label) for clip, label in views)
         if self.health is not None:
             self.health.record(served, skipped)  # before the clips are seen: an epoch's count is whole

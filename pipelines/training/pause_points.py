@@ -36,6 +36,7 @@ def pause_point(run: str, point: str, *, mark: bool = True, every_epoch: bool = 
     if not folder:
         return
     if mark:
+        Path(folder).mkdir(parents=True, exist_ok=True)
         with open(Path(folder, f"{run}.{point}"), "a") as arrivals:
             arrivals.write(f"{os.getpid()}\n")
     held = [Path(folder, f"{run}.{point}.hold")] + ([Path(folder, EVERY_EPOCH_HOLD)] if every_epoch else [])

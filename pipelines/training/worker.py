@@ -134,8 +134,8 @@ class TrainLoop:
         return meter.all_reduce().compute("val_")
 
     def data_health(self, epoch: int) -> dict[str, float]:
-        """Clips served and videos skipped in ``epoch``, once every worker has counted its share
-        (rank 0 asks the tally; the others report nothing)."""
+        """Clips and videos served (how many by PyAV) and videos skipped in ``epoch``, once every
+        worker has counted its share (rank 0 asks the tally; the others report nothing)."""
         if torch.distributed.is_initialized():
             torch.distributed.barrier()
         if self.rank != 0:
@@ -143,8 +143,9 @@ class TrainLoop:
         health = self.plan.inputs.train_health.summary(epoch)
         for reason, count in health["skipped_by_reason"].items():
             log.warning("epoch %d: skipped %d video(s): %s", epoch + 1, count, reason)
-        return {"clips_served": float(health["clips_served"]), "videos_served": float(health["videos_served"]),
-                "videos_skipped": float(health["videos_skipped"])}
+        counts = ("clips_served", "videos_served", "videos_served_twice", "videos_skipped", "served_by_pyav")
+        return {**{key: float(health[key]) for key in counts},
+                **{f"videos_skipped_{reason}": float(n) for reason, n in health["skipped_by_reason"].items()}}
 
     def report(self, metrics: dict[str, float], epoch: int) -> None:
         """Report the epoch with rank 0's checkpoint, then wait until Ray has registered it."""
