@@ -12,12 +12,27 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from pipelines.tracking import tracking_uri
 
     uri = tracking_uri(args.storage)
-    print(f"MLflow UI for {uri}\n  http://{args.host}:{args.port}", flush=True)
+    address = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI for {uri}\n  {address}", flush=True)
+    runs = training_runs_page(uri)
+    if runs:  # MLflow 3 opens an experiment on its GenAI overview; this opens its training runs
+        print(f"  {address}/{runs}  (the sweeps: expand a parent run for its rows)", flush=True)
     # MLflow 3's job runner (background workers for GenAI jobs) is not needed to review training
     # runs; without it the server answered in 50 s instead of 136 s on a loaded 2-core machine.
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
     return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                             "--host", args.host, "--port", str(args.port)], env=env)
+
+
+def training_runs_page(uri: str, experiment: str = "smallbig") -> str | None:
+    """The UI's page of ``experiment``'s training runs (``#/experiments/ID/runs``), if it exists."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+    except Exception:  # an unreachable or foreign store: the server will say more
+        return None
+    return f"#/experiments/{found.experiment_id}/runs" if found else None
 
 
 def cmd_data(args: argparse.Namespace) -> int:
