@@ -113,16 +113,11 @@ def check_size(path: str, height: int, width: int, min_side: int = 16, max_aspec
 
 def read_frames(reader, indices: np.ndarray, path: str, min_side: int = 16, max_aspect: float = 4.0) -> np.ndarray:
     """Frames ``indices`` (sorted or not) as uint8 ``(len, H, W, 3)``; decode failures -> BadVideo."""
-    return _read(reader, indices, path, min_side, max_aspect)[0]
+    return read_frames_saying_decoder(reader, indices, path, min_side, max_aspect)[0]
 
 
 def read_frames_saying_decoder(reader, indices: np.ndarray, path: str, min_side: int = 16,
                                max_aspect: float = 4.0) -> tuple[np.ndarray, str]:
-    """:func:`read_frames`, and why PyAV gave the frames ("" when decord did)."""
-    return _read(reader, indices, path, min_side, max_aspect)
-
-
-def _read(reader, indices: np.ndarray, path: str, min_side: int, max_aspect: float) -> tuple[np.ndarray, str]:
     """(frames, why PyAV gave them or ""). When decord fails, PyAV decodes the frames again,
     because decord 0.6 cannot copy frames of some widths (16, 24, 48, 72 px, ...) that are
     perfectly valid video: only if PyAV cannot produce them either is the file ``truncated``."""
@@ -175,7 +170,7 @@ def decode_video(path: str, label: int, spec: ClipSpec, mode: str, epoch: int, n
     rng = clip_rng(spec.seed, epoch, path) if mode == "train" else None
     clips = _plan_clips(spec, mode, len(reader), rng, path)
     every = np.unique(np.concatenate(clips))
-    frames, why = _read(reader, every, path, spec.min_side, spec.max_aspect)
+    frames, why = read_frames_saying_decoder(reader, every, path, spec.min_side, spec.max_aspect)
     views = cut_views(frames, every, clips, rng, path, label, spec, mode)
     if why:
         _say_served_by_pyav(path, why)

@@ -166,6 +166,9 @@ def registered_epochs(config: ExperimentConfig) -> list[dict]:
         previous = ray.train.Result.from_path(folder)
     except RuntimeError:  # no such run folder, or no checkpoint registered in it yet
         return []
+    except OSError as error:  # storage that cannot be read now: Ray Train's own restore will say more
+        log.warning("could not read the checkpoints registered in %s: %s", folder, error)
+        return []
     return [metrics for _, metrics in previous.best_checkpoints or []]
 
 
