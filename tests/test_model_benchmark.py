@@ -63,7 +63,7 @@ def test_train_and_ablation_take_compile_as_a_switch():
 
 @pytest.mark.slow
 def test_bench_train_reports_ray_torch_and_the_ceiling_per_case(capsys, tmp_path):
-    code = run.main(["bench", "train", "--json", "--preset", "smoke", "--epochs", "2", "--videos", "8",
+    code = run.main(["bench", "train", "--json", "--preset", "smoke", "--epochs", "1", "--videos", "8",
                      "--ceiling-steps", "2", "--storage", str(tmp_path)])
     assert code == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
