@@ -138,7 +138,7 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list, label
     world = config.run.workers
     plan = WorkerPlan(config.to_dict(), data.classes, world,
                       steps_per_epoch(len(data.inputs.train), config.data.batch_size, world), data.inputs,
-                      data.cpus_per_worker, label)
+                      data.cpus_per_worker, label, run_name(config))
     resources = {"CPU": data.cpus_per_worker}
     if config.run.gpus_per_worker:
         resources["GPU"] = config.run.gpus_per_worker

@@ -38,6 +38,7 @@ class WorkerPlan:
     inputs: InputPlan
     cpus_per_worker: float = 1.0  # torch threads on a CPU
     label: str = ""  # what the console calls this run (a sweep's row)
+    run: str = "run"  # the run's name (Ray Train's and MLflow's), as the driver resolved it
 
     @property
     def config(self) -> ExperimentConfig:
@@ -77,7 +78,7 @@ class TrainLoop:
 
     @property
     def run_name(self) -> str:
-        return self.config.run.name or "run"
+        return self.plan.run
 
     def restore(self) -> None:
         """Load the last registered checkpoint (if any): training goes on from the epoch after it."""
