@@ -15,7 +15,8 @@ import pytest
 
 from data_helpers import bad_files, numbered_video, video_list
 from pipelines.data.dataset import video_rows
-from pipelines.data.decoding import BadVideo, DecodeClips, decode_video, open_video, read_frames
+from pipelines.data.decode_actor import DecodeClips
+from pipelines.data.decoding import BadVideo, decode_video, open_video, read_frames
 from pipelines.data.health import DataHealth
 from pipelines.data.sampling import ClipSpec, dense_indices
 from pipelines.data.video_io import read_frame_number

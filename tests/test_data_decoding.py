@@ -12,7 +12,8 @@ import pytest
 
 from data_helpers import bad_files, numbered_video, video_list
 from pipelines.data.dataset import video_rows
-from pipelines.data.decoding import BadVideo, DecodeClips, decode_views
+from pipelines.data.decode_actor import DecodeClips
+from pipelines.data.decoding import BadVideo, decode_views
 from pipelines.data.health import DataHealth, TooManyBadVideos
 from pipelines.data.sampling import ClipSpec, clip_rng, dense_indices, segment_indices
 from pipelines.data.video_io import is_mirrored, read_frame_number

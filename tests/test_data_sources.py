@@ -7,6 +7,7 @@ import pytest
 from data_helpers import bad_files, numbered_video, video_list
 from pipelines.data.cache import cache_videos, should_cache
 from pipelines.data.dataset import DecodePool
+from pipelines.data.epochs import HELD_EPOCH
 from pipelines.data.decoding import decode_views
 from pipelines.data.health import remote_tally
 from pipelines.data.sampling import ClipSpec
@@ -58,6 +59,24 @@ def test_one_stream_serves_every_epoch_with_decoders_started_once(videos):
         assert summary["skipped_by_reason"] == {"truncated": 1, "missing": 1}  # reported in every epoch
     for (epoch, video), (clip, _) in got.items():  # the clip is a function of (seed, epoch, video)
         assert np.array_equal(clip, decode_views(videos.records[video].path, 0, SPEC, "train", epoch)[0][0])
+
+
+@pytest.mark.slow
+def test_validation_clips_lead_the_training_stream_on_the_same_decoders(videos):
+    val = video_list([r.path for r in videos.records[::-1]])  # another list: good, bad and PyAV-only videos
+    train_health, val_health = remote_tally(len(videos), 0.5), remote_tally(len(val), 0.5)
+    stream = StreamedClips(videos, SPEC, POOL, train_health, held=val, held_health=val_health)
+    samples = list(stream.samples("train", [0, 1], rank=1, world=2, shuffle=True))
+    held = [s for s in samples if s.epoch == HELD_EPOCH]
+    assert all(s.epoch == HELD_EPOCH for s in samples[:len(held)])  # every validation clip comes first
+    alone = list(StreamedClips(val, SPEC, POOL).samples("eval", [0], rank=1, world=2, shuffle=False))
+    assert [(s.video, s.label) for s in held] == [(s.video, s.label) for s in alone]
+    assert all(np.array_equal(a.clip, b.clip) for a, b in zip(held, alone))
+    training = list(StreamedClips(videos, SPEC, POOL).samples("train", [0, 1], rank=1, world=2, shuffle=True))
+    assert [(s.epoch, s.video) for s in samples[len(held):]] == [(s.epoch, s.video) for s in training]
+    assert train_health.starts() == 1 and val_health.starts() == 0  # one actor decoded both
+    assert val_health.summary(0)["videos_served"] == len(held)
+    assert sum(val_health.summary(0)["skipped_by_reason"].values()) == 1  # rank 1's 4 videos: one bad
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .annotations import VideoList, VideoRecord
-from .decoding import DecodeClips
+from .decode_actor import DecodeClips
 from .health import RemoteTally, remote_tally
 from .sampling import MODES, ClipSpec
 

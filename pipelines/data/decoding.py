@@ -1,15 +1,13 @@
-"""Decoding (decord, else PyAV), bad-file triage, and the class-based ``map_batches`` UDF.
+"""Decoding (decord, else PyAV) and bad-file triage: a video path in, its clips or a :class:`BadVideo` out.
 
 decord reads the files it reads exactly (:data:`DECORD_EXACT_CODECS` in
 :data:`DECORD_EXACT_CONTAINERS`); PyAV decodes the rest, and whatever decord fails to open or
 decode, so a video is bad only when neither can give the clip (:class:`Decoded` says which did).
 A bad file must cost one video, never an epoch: :func:`open_video` and :func:`read_frames` turn
-every failure into a :class:`BadVideo` with a reason from :data:`REASONS`, the UDF skips that video
-and reports it to a :class:`~pipelines.data.health.DataHealth` tally, and only when the tally says
-more than the allowed fraction of the dataset is unreadable does the UDF raise
-:class:`~pipelines.data.health.TooManyBadVideos`, which stops the run with the first offenders listed.
+every failure into a :class:`BadVideo` with a reason from :data:`REASONS`, and the decode
+actors (``decode_actor.DecodeClips``) skip that video and count it.
 
-Frames leave the UDF as uint8 ``(T, H, W, 3)``; conversion to float happens in the training
+Frames leave the decoders as uint8 ``(T, H, W, 3)``; conversion to float happens in the training
 worker (:func:`pipelines.data.batches.to_model_input`), so the object store moves 4x less data.
 """
 from __future__ import annotations
@@ -19,13 +17,12 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from .health import DataHealth, TooManyBadVideos
 from .crops import apply_crop
-from .sampling import MODES, ClipSpec, TooShortError, clip_rng, plan_clips, plan_crops
+from .sampling import ClipSpec, TooShortError, clip_rng, plan_clips, plan_crops
 from .video_io import (DECORD_EXACT_CODECS, DECORD_EXACT_CONTAINERS, PyAVReader, decord_misreads,
                        frames_pyav_decodes, probe_size, read_frames_pyav)
 
@@ -217,83 +214,6 @@ def cut_views(frames: np.ndarray, every: np.ndarray, clips: list[np.ndarray], rn
     return out
 
 
-class DecodeClips:
-    """The ``map_batches`` UDF: rows ``(path, label, video[, epoch])`` in, one row per view out.
-
-    Output columns: ``clip`` uint8 ``(N, T, h, w, 3)``, ``label`` int64, ``video`` int64 (row
-    index in the annotation list, for averaging test views), ``view`` int64, ``epoch`` int64.
-
-    A row's ``epoch`` column, when there is one, says which epoch it belongs to (the training
-    stream of a whole run). Otherwise ``epoch`` fixes it, or ``epoch=None`` asks ``health``
-    which epoch each video's visit belongs to, so every pass over the dataset re-samples clips
-    while a given (epoch, video) always yields the same clip. ``health`` is a ``DataHealth``
-    actor handle (or a local ``DataHealth``); skipped files and served clips are reported to
-    it, and so is each start of this class (decode actors are meant to start once per run).
-    ``rows``, when given, turns each incoming batch into those rows first (a training stream's
-    row numbers into videos: index arithmetic, done here rather than in tasks of its own).
-    """
-
-    def __init__(self, spec: ClipSpec, mode: str, health: Any, epoch: int | None = None,
-                 num_threads: int = 1, rows: Callable[[dict], dict] | None = None) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode {mode!r}: expected one of {MODES}")
-        self.spec, self.mode, self.epoch, self.num_threads, self.rows = spec, mode, epoch, num_threads, rows
-        self.health = health
-        self._remote = hasattr(getattr(health, "record", None), "remote")
-        self._call("started")
-
-    def _call(self, method: str, *args):
-        if self.health is None:  # nobody counts (a one-off decode)
-            return None
-        if self._remote:
-            import ray
-
-            return ray.get(getattr(self.health, method).remote(*args))
-        return getattr(self.health, method)(*args)
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
-        if self.rows is not None:
-            batch = self.rows(batch)
-        videos = [int(v) for v in batch["video"]]
-        if "epoch" in batch:
-            epochs = [int(e) for e in batch["epoch"]]
-        elif self.epoch is None:
-            epochs = self._call("claim", videos)
-        else:
-            epochs = [self.epoch] * len(videos)
-        outputs, served, skipped = [], [], []
-        for path, label, video, epoch in zip(batch["path"], batch["label"], videos, epochs):
-            path = str(path)
-            try:
-                decoded = decode_video(path, int(label), self.spec, self.mode, epoch, self.num_threads)
-            except BadVideo as bad:
-                log.warning("skipping %s", bad)
-                skipped.append((epoch, video, path, bad.reason, bad.detail))
-                continue
-            served.append((epoch, video, len(decoded.views), decoded.decoder))
-            outputs.append((video, epoch, decoded.views))
-        stop = self._call("record", served, skipped)
-        if stop:
-            raise TooManyBadVideos(stop)
-        # An all-bad batch yields nothing (an empty block would not be a tensor column). Test
-        # mode yields each video's K x 3 views on their own, so a batch never makes a huge block.
-        groups = [[o] for o in outputs] if self.mode == "test" else [outputs] if outputs else []
-        for group in groups:
-            yield _columns(group)
-
-
-def _columns(outputs: list[tuple[int, int, list[tuple[np.ndarray, int]]]]) -> dict[str, np.ndarray]:
-    rows = [(video, number, clip, label, epoch) for video, epoch, views in outputs
-            for number, (clip, label) in enumerate(views)]
-    return {
-        "clip": np.stack([r[2] for r in rows]),
-        "label": np.asarray([r[3] for r in rows], np.int64),
-        "video": np.asarray([r[0] for r in rows], np.int64),
-        "view": np.asarray([r[1] for r in rows], np.int64),
-        "epoch": np.asarray([r[4] for r in rows], np.int64),
-    }
-
-
-__all__ = ["DECORD_EXACT_CODECS", "DECORD_EXACT_CONTAINERS", "REASONS", "BadVideo", "DataHealth", "DecodeClips",
+__all__ = ["DECORD_EXACT_CODECS", "DECORD_EXACT_CONTAINERS", "REASONS", "BadVideo", "DataHealth",
            "Decoded", "PyAVReader", "TooManyBadVideos", "check_size", "cut_views", "decode_video", "decode_views",
            "open_video", "read_frames", "read_frames_pyav", "read_frames_saying_decoder", "views_from_frames"]

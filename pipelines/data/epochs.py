@@ -46,6 +46,10 @@ def share_size(videos: int, rank: int, world: int) -> int:
     return len(range(rank, videos, world))
 
 
+# The epoch a worker's validation clips carry when they lead its training stream (``sources``).
+HELD_EPOCH = -1
+
+
 @dataclass(frozen=True)
 class Sample:
     """One decoded training clip (uint8 ``(T, H, W, 3)``) and where it came from."""

@@ -23,8 +23,9 @@ import numpy as np
 from .annotations import VideoList
 from .cache import VideoCache
 from .dataset import DecodePool
-from .decoding import BadVideo, DecodeClips, views_from_frames
-from .epochs import Sample, share_size, worker_share
+from .decode_actor import DecodeClips
+from .decoding import BadVideo, views_from_frames
+from .epochs import HELD_EPOCH, Sample, share_size, worker_share
 from .health import RemoteTally
 from .sampling import ClipSpec
 
@@ -85,52 +86,74 @@ class CachedClips:
 
 
 class ShareRows:
-    """``map_batches`` UDF: row numbers -> (path, label, video, epoch) of a worker's share, epoch after epoch."""
+    """``map_batches`` UDF: row numbers -> (path, label, video, epoch, held) of a worker's stream.
+
+    The first rows are the worker's ``held`` validation videos (every ``world``-th of that list,
+    in its order), marked ``held``; then its share of the training videos, epoch after epoch.
+    """
 
     def __init__(self, paths: list[str], labels: list[int], epochs: list[int], seed: int, rank: int, world: int,
-                 shuffle: bool) -> None:
+                 shuffle: bool, held: VideoList | None = None) -> None:
         self.paths, self.labels, self.epochs = paths, labels, epochs
         self.seed, self.rank, self.world, self.shuffle = seed, rank, world, shuffle
         self.per_epoch = share_size(len(paths), rank, world)
+        self.held = held
+        self.held_videos = worker_share(len(held), 0, seed, rank, world, False) if held is not None else np.empty(0, int)
+
+    def __len__(self) -> int:
+        return len(self.held_videos) + self.per_epoch * len(self.epochs)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = batch["data"].astype(np.int64)
-        epochs = np.asarray(self.epochs, np.int64)[rows // self.per_epoch]
+        held = rows < len(self.held_videos)
+        train = rows - len(self.held_videos)  # position in the training part
+        epochs = np.full(len(rows), HELD_EPOCH, np.int64)
+        epochs[~held] = np.asarray(self.epochs, np.int64)[train[~held] // self.per_epoch]
         videos = np.empty(len(rows), np.int64)
-        for epoch in np.unique(epochs):
+        videos[held] = self.held_videos[rows[held]]
+        for epoch in np.unique(epochs[~held]):
             share = worker_share(len(self.paths), int(epoch), self.seed, self.rank, self.world, self.shuffle)
-            mine = epochs == epoch
-            videos[mine] = share[rows[mine] % self.per_epoch]
-        return {"path": np.asarray([self.paths[v] for v in videos], dtype=object),
-                "label": np.asarray([self.labels[v] for v in videos], np.int64), "video": videos, "epoch": epochs}
+            mine = ~held & (epochs == epoch)
+            videos[mine] = share[train[mine] % self.per_epoch]
+        lists = [(self.held.paths, self.held.labels) if h else (self.paths, self.labels) for h in held]
+        return {"path": np.asarray([paths[v] for (paths, _), v in zip(lists, videos)], dtype=object),
+                "label": np.asarray([labels[v] for (_, labels), v in zip(lists, videos)], np.int64),
+                "video": videos, "epoch": epochs, "held": held}
 
 
 class StreamedClips:
-    """A worker's clips decoded by one Ray Data execution that covers every epoch asked for."""
+    """A worker's clips decoded by one Ray Data execution that covers every epoch asked for,
+    led by its validation clips when ``held`` names the validation list: one actor pool per
+    run decodes both (a second execution would start actors of its own, seconds each)."""
 
-    def __init__(self, videos: VideoList, spec: ClipSpec, pool: DecodePool, health: RemoteTally | None = None) -> None:
+    def __init__(self, videos: VideoList, spec: ClipSpec, pool: DecodePool, health: RemoteTally | None = None,
+                 held: VideoList | None = None, held_health: RemoteTally | None = None) -> None:
         self.videos, self.spec, self.pool, self.health = videos, spec, pool, health
+        self.held, self.held_health = held, held_health
 
     def dataset(self, mode: str, epochs: Sequence[int], rank: int, world: int, shuffle: bool):
         import ray
 
         ray.data.DataContext.get_current().execution_options.preserve_order = True  # same order every run
-        rows = np.arange(share_size(len(self.videos), rank, world) * len(epochs), dtype=np.int64)
+        share = ShareRows(self.videos.paths, self.videos.labels, list(epochs), self.spec.seed, rank, world, shuffle,
+                          held=self.held)
+        rows = np.arange(len(share), dtype=np.int64)
         blocks = np.array_split(rows, max(1, -(-len(rows) // self.pool.batch_size)))
-        share = ShareRows(self.videos.paths, self.videos.labels, list(epochs), self.spec.seed, rank, world, shuffle)
         # Row numbers are put in the object store from here (no read task to schedule), and the decode
         # actors turn them into videos: a separate zero-CPU step would start a Python worker per
         # block at once (seconds of start-up on a small machine) for mere index arithmetic.
         return ray.data.from_numpy(blocks).map_batches(
             DecodeClips,
             fn_constructor_kwargs={"spec": self.spec, "mode": mode, "rows": share,
-                                   "health": self.health.actor if self.health else None},
+                                   "health": self.health.actor if self.health else None,
+                                   "held_health": self.held_health.actor if self.held_health else None},
             batch_size=self.pool.batch_size, batch_format="numpy", num_cpus=self.pool.num_cpus,
             label_selector=dict(self.pool.label_selector) if self.pool.label_selector else None,
             compute=ray.data.ActorPoolStrategy(min_size=self.pool.min_actors, max_size=self.pool.max_actors))
 
     def samples(self, mode: str, epochs: Sequence[int], rank: int, world: int, shuffle: bool,
                 prefetch_batches: int = 4) -> Iterator[Sample]:
+        """The stream's samples in order: held ones (epoch ``HELD_EPOCH``) first, then epoch by epoch."""
         dataset = self.dataset(mode, epochs, rank, world, shuffle)
         for block in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=prefetch_batches):
             for clip, label, video, epoch in zip(block["clip"], block["label"], block["video"], block["epoch"]):

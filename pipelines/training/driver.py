@@ -7,6 +7,7 @@ restarts from the last registered checkpoint up to ``run.max_failures`` times.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +106,12 @@ def prepare_data(config: ExperimentConfig, cluster_cpus: float, cache: DatasetCa
 
 def open_tracking(config: ExperimentConfig, data: RunData, *, parent_run_id: str | None,
                   extra_tags: dict[str, str] | None):
-    """The run's MLflow client, URI and run id (reopened on resume), with its params logged once."""
+    """The run's MLflow client, URI and run id (reopened on resume)."""
     import ray
     from mlflow.entities import RunTag
     from mlflow.tracking import MlflowClient
 
-    from ..tracking import check_store_reachable, flatten, get_experiment_id, log_params, open_run, tracking_uri
+    from ..tracking import check_store_reachable, get_experiment_id, open_run, tracking_uri
 
     uri = tracking_uri(config.run.storage)
     check_store_reachable(uri, nodes=sum(1 for node in ray.nodes() if node.get("Alive")))
@@ -120,13 +121,25 @@ def open_tracking(config: ExperimentConfig, data: RunData, *, parent_run_id: str
     run_id, resumed = open_run(client, experiment_id, run_name(config), tags, parent_id=parent_run_id)
     if resumed and extra_tags:  # they describe this attempt (a sweep's trial driver node, say)
         client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in extra_tags.items()])
-    model = build_model_for(config, len(data.classes), inflate=False)  # only counted here
+    return client, uri, run_id
+
+
+def log_run_params(client, run_id: str, config: ExperimentConfig, classes: int) -> None:
+    """The config as params, with the model's parameter count and GMACs, once (a resumed run has them).
+
+    ``fit`` runs this beside the trainer's start-up: counting GMACs takes seconds of one core
+    while the trainer's processes import torch on the other.
+    """
+    from ..tracking import flatten, log_params
+
+    if "model.gmacs" in client.get_run(run_id).data.params:
+        return
+    model = build_model_for(config, classes, inflate=False)  # only counted here
     params = flatten(config.to_dict())
     params["model.params"] = smallbig.count_parameters(model)
     params["model.gmacs"] = round(smallbig.count_gmacs(model, frames=config.data.clip.frames,
                                                        size=config.data.clip.crop), 4)
     log_params(client, run_id, params)
-    return client, uri, run_id
 
 
 def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list, label: str = ""):
@@ -201,9 +214,12 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     client, uri, run_id = open_tracking(config, data, parent_run_id=parent_run_id, extra_tags=extra_tags)
     reporter = EpochReporter(uri, run_id, config.optim.epochs, label, run=run_name(config))
     trainer = make_trainer(config, data, [reporter, *(callbacks or [])], label)
+    background = ThreadPoolExecutor(1, thread_name_prefix="params")
     try:
+        params = background.submit(log_run_params, client, run_id, config, len(data.classes))
         reporter.catch_up(registered_epochs(config))
         result = trainer.fit()
+        params.result()
         decoders = {"train_decoders_started": data.inputs.train_health.starts(),
                     "val_decoders_started": data.inputs.val_health.starts()}
         # once per invocation, not per epoch (the point of the design); a resumed run adds a step
@@ -222,6 +238,8 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
                 test = report.metrics
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
+        background.shutdown(wait=True, cancel_futures=True)
         client.set_terminated(run_id, "FAILED")
         raise
+    background.shutdown()
     return TrainResult(run_name(config), run_id, checkpoint, {**(result.metrics or {}), **decoders}, test)

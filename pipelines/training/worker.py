@@ -172,8 +172,7 @@ class TrainLoop:
         ddp_model = ray.train.torch.prepare_model(self.model, move_to_device=False)
         if self.config.model.compile:
             ddp_model = torch.compile(ddp_model)
-        held = self.inputs.validation()
-        epochs = self.inputs.training(self.start_epoch, self.config.optim.epochs)
+        held, epochs = self.inputs.open(self.start_epoch, self.config.optim.epochs)
         for epoch, batches in zip(range(self.start_epoch, self.config.optim.epochs), epochs):
             metrics = self.train(ddp_model, batches, epoch)
             metrics.update(self.validate(held, epoch))
