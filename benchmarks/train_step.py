@@ -37,7 +37,9 @@ def memorisable_batches(steps: int, batch: int, classes: int, frames: int, size:
 
 def measure(model_name: str = "smallbig_r50_full", *, device: str = "cpu", amp: str = "bf16", steps: int = 50,
             batch: int = 16, frames: int = 8, size: int = 224, classes: int = 400, lr: float = 0.01,
-            threads: int = 2, options: dict | None = None) -> dict:
+            threads: int = 2, options: dict | None = None, warmup: int = 0) -> dict:
+    """Clips/s of ``steps`` training steps on in-memory tensors, after ``warmup`` untimed ones
+    (the first steps of a process allocate and pick kernels)."""
     import smallbig
 
     dev = torch.device(device)
@@ -52,6 +54,9 @@ def measure(model_name: str = "smallbig_r50_full", *, device: str = "cpu", amp: 
     scheduler = cosine_with_warmup(optimizer, steps, max(1, steps // 10))
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     batches = memorisable_batches(steps, batch, classes, frames, size, dev)
+    if warmup:
+        train_epoch(model, batches[:warmup], optimizer, scheduler, scaler, num_classes=classes, device=dev,
+                    dtype=dtype, memory_format=torch.channels_last_3d)
     losses: list[float] = []
     start = time.perf_counter()
     metrics = train_epoch(model, batches, optimizer, scheduler, scaler, num_classes=classes, device=dev,

@@ -114,39 +114,15 @@ def test_to_model_input_normalises_uint8_clips_to_float_channels_first():
     assert torch.allclose(x[:, 0], torch.tensor(1.0)) and torch.allclose(x[:, 1], torch.tensor(-2.0))
 
 
-def _train_loop(config):
-    import json
-
-    import ray.train
-
-    shard = ray.train.get_dataset_shard("train")
-    epochs = []
+@pytest.mark.slow
+def test_every_pass_over_the_dataset_gives_normalised_float_clips_of_the_next_epoch(good):
+    pool = fit_decode_pool(train_workers=1, cpus_per_worker=1.0, batch_size=2)
+    clips = build_dataset(video_list(good), SPEC, "train", pool=pool)
     for epoch in range(2):
         videos, shapes = [], set()
-        for batch in iter_clip_batches(shard, batch_size=3):
+        for batch in iter_clip_batches(clips.dataset, batch_size=3):
             videos += batch.videos.tolist()
             shapes.add((tuple(batch.clips.shape[1:]), str(batch.clips.dtype), str(batch.labels.dtype)))
-        epochs.append({"videos": sorted(videos), "shapes": sorted(shapes)})
-    with open(config["out"], "w") as handle:  # Train v2 keeps no metrics reported without a checkpoint
-        json.dump(epochs, handle)
-
-
-@pytest.mark.slow
-def test_ray_train_workers_receive_normalised_float_clips_every_epoch(good, tmp_path):
-    import json
-
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
-    videos = video_list(good)
-    pool = fit_decode_pool(train_workers=1, cpus_per_worker=1.0, batch_size=2)
-    clips = build_dataset(videos, SPEC, "train", pool=pool)
-    out = tmp_path / "epochs.json"
-    trainer = TorchTrainer(_train_loop, train_loop_config={"out": str(out)}, datasets={"train": clips.dataset},
-                           scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 1}),
-                           run_config=RunConfig(storage_path=str(tmp_path), name="data"))
-    trainer.fit()
-    epochs = json.loads(out.read_text())
-    assert [e["videos"] for e in epochs] == [list(range(len(good)))] * 2
-    assert epochs[0]["shapes"] == epochs[1]["shapes"] == [[[3, 4, 32, 32], "torch.float32", "torch.int64"]]
+        assert sorted(videos) == list(range(len(good)))
+        assert shapes == {((3, 4, 32, 32), "torch.float32", "torch.int64")}
     assert [clips.health.summary(e)["videos_served"] for e in (0, 1)] == [len(good), len(good)]

@@ -1,15 +1,12 @@
 """The Ray Data side: (path, label) rows -> a pool of decode actors -> uint8 clips.
 
-Driver side::
+Each pass over the dataset is one epoch (the multi-view test and ``run.py bench data`` read
+it this way; training runs read one stream per run instead, ``sources.StreamedClips``)::
 
-    videos = read_dataset_folder(root, "train")
-    clips = build_dataset(videos, spec, "train", pool=fit_decode_pool(train_workers=2, cpus_per_worker=0.5))
-    TorchTrainer(..., datasets={"train": clips.dataset})
-
-Worker side (``pipelines.data.batches``)::
-
-    for batch in iter_clip_batches(ray.train.get_dataset_shard("train"), batch_size=8):
-        loss = criterion(model(batch.clips), batch.labels)
+    videos = read_dataset_folder(root, "test")
+    clips = build_dataset(videos, spec, "test", pool=fit_decode_pool(train_workers=0, cpus_per_worker=1.0))
+    for batch in iter_clip_batches(clips.dataset, batch_size=8):  # pipelines.data.batches
+        scores = model(batch.clips).softmax(1)
 
 Decoding runs on a pool of CPU actors (``compute=ActorPoolStrategy``), one decord thread
 each; frames stay uint8 until the training worker. The pool must fit next to the training
