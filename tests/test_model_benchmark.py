@@ -62,14 +62,14 @@ def test_train_and_ablation_take_compile_as_a_switch():
 
 
 @pytest.mark.slow
-def test_bench_train_reports_ray_torch_and_the_ceiling_per_case(capsys, tmp_path):
-    code = run.main(["bench", "train", "--json", "--preset", "smoke", "--epochs", "1", "--videos", "8",
+def test_bench_train_reports_ray_torch_and_the_ceiling(capsys, tmp_path):
+    # the cached case only: the streaming case's runs are the same two functions over other
+    # videos (bench data writes those), and a streamed fit's decoders are counted in test_training
+    code = run.main(["bench", "train", "--json", "--only", "laptop", "--preset", "smoke", "--epochs", "1",
                      "--ceiling-steps", "2", "--storage", str(tmp_path)])
     assert code == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    laptop, streaming = report["laptop"], report["streaming"]
+    laptop = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["laptop"]
     assert laptop["ray"] > 0 and laptop["torch"] > 0 and laptop["ceiling"] > 0
     assert {"model", "options", "clip", "batch", "threads"} <= set(laptop)
-    assert streaming["ray"] > 0 and streaming["torch"] > 0 and streaming["clip"] == [8, 112, 112]
+    assert laptop["ratios"]["ray/torch"] > 0 and laptop["ratios"]["ray/ceiling"] > 0
     assert laptop["details"]["ray"]["decoders_started"] == 0  # cached: nothing decodes while training
-    assert streaming["details"]["ray"]["decoders_started"] == 1  # one decoder for every epoch
