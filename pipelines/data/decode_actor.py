@@ -48,9 +48,9 @@ class DecodeClips:
         self._remote = hasattr(getattr(health, "record", None), "remote")
         self._call("started")
 
-    def _call(self, method: str, *args, health: Any = None):
-        health = self.health if health is None else health
-        if health is None:  # nobody counts (a one-off decode)
+    def _call(self, method: str, *args, health: Any = "training"):
+        health = self.health if health == "training" else health
+        if health is None:  # nobody counts (a one-off decode, or held rows without a tally)
             return None
         if self._remote:
             import ray
@@ -66,7 +66,7 @@ class DecodeClips:
             yield from self._decode({k: v[held] for k, v in batch.items()}, "eval", self.held_health, HELD_EPOCH)
             batch = {k: v[~held] for k, v in batch.items()}
         if len(batch["video"]):
-            yield from self._decode(batch, self.mode, None)
+            yield from self._decode(batch, self.mode, "training")
 
     def _decode(self, batch: dict[str, np.ndarray], mode: str, health: Any,
                 marked_epoch: int | None = None) -> Iterator[dict[str, np.ndarray]]:

@@ -92,11 +92,11 @@ class ShareRows:
     in its order), marked ``held``; then its share of the training videos, epoch after epoch.
     """
 
-    def __init__(self, paths: list[str], labels: list[int], epochs: list[int], seed: int, rank: int, world: int,
-                 shuffle: bool, held: VideoList | None = None) -> None:
-        self.paths, self.labels, self.epochs = paths, labels, epochs
+    def __init__(self, videos: VideoList, epochs: list[int], seed: int, rank: int, world: int, shuffle: bool,
+                 held: VideoList | None = None) -> None:
+        self.records, self.epochs = videos.records, epochs
         self.seed, self.rank, self.world, self.shuffle = seed, rank, world, shuffle
-        self.per_epoch = share_size(len(paths), rank, world)
+        self.per_epoch = share_size(len(self.records), rank, world)
         self.held = held
         self.held_videos = worker_share(len(held), 0, seed, rank, world, False) if held is not None else np.empty(0, int)
 
@@ -112,12 +112,12 @@ class ShareRows:
         videos = np.empty(len(rows), np.int64)
         videos[held] = self.held_videos[rows[held]]
         for epoch in np.unique(epochs[~held]):
-            share = worker_share(len(self.paths), int(epoch), self.seed, self.rank, self.world, self.shuffle)
+            share = worker_share(len(self.records), int(epoch), self.seed, self.rank, self.world, self.shuffle)
             mine = ~held & (epochs == epoch)
             videos[mine] = share[train[mine] % self.per_epoch]
-        lists = [(self.held.paths, self.held.labels) if h else (self.paths, self.labels) for h in held]
-        return {"path": np.asarray([paths[v] for (paths, _), v in zip(lists, videos)], dtype=object),
-                "label": np.asarray([labels[v] for (_, labels), v in zip(lists, videos)], np.int64),
+        records = [(self.held.records if h else self.records)[v] for h, v in zip(held, videos)]
+        return {"path": np.asarray([r.path for r in records], dtype=object),
+                "label": np.asarray([r.label for r in records], np.int64),
                 "video": videos, "epoch": epochs, "held": held}
 
 
@@ -135,8 +135,7 @@ class StreamedClips:
         import ray
 
         ray.data.DataContext.get_current().execution_options.preserve_order = True  # same order every run
-        share = ShareRows(self.videos.paths, self.videos.labels, list(epochs), self.spec.seed, rank, world, shuffle,
-                          held=self.held)
+        share = ShareRows(self.videos, list(epochs), self.spec.seed, rank, world, shuffle, held=self.held)
         rows = np.arange(len(share), dtype=np.int64)
         blocks = np.array_split(rows, max(1, -(-len(rows) // self.pool.batch_size)))
         # Row numbers are put in the object store from here (no read task to schedule), and the decode
