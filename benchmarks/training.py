@@ -20,10 +20,11 @@ the same model). Ray is started first, so every contender runs beside the same R
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
-import logging
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -207,17 +208,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def quiet_console() -> None:
-    """The runs' own lines (their epochs, errors) on stderr as log records; Ray's go nowhere, and
-    stdout holds the report alone, so ``--json`` pipes into another tool."""
-    from pipelines.cli.console import shown
-    from pipelines.cluster import PROGRESS_LOGGER
-
-    logging.getLogger(PROGRESS_LOGGER).propagate = False  # a bar's JSON records, not lines
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(lambda record: shown(record, verbose=False))
-
-
 def main(argv: list[str] | None = None) -> int:
     from pipelines.cluster import start_ray
 
@@ -229,14 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_train_") as scratch:
         storage = args.storage or scratch
         os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path(storage).resolve() / 'mlflow.db'}")
-        start_ray(route_output=True)  # the store's address reaches every Ray worker
-        quiet_console()
-        try:
-            for case in args.only:
-                report[case] = (laptop_case if case == "laptop" else streaming_case)(args, storage)
-        finally:
-            if started_ray:
-                ray.shutdown()
+        start_ray()  # the store's address reaches every Ray worker
+        # what the runs and Ray print goes to stderr: stdout holds the report alone (--json pipes on)
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                for case in args.only:
+                    report[case] = (laptop_case if case == "laptop" else streaming_case)(args, storage)
+            finally:
+                if started_ray:
+                    ray.shutdown()
     for case, row in report.items():
         row["ratios"] = {"ray/torch": round(row["ray"] / row["torch"], 2)}
         if "ceiling" in row:
