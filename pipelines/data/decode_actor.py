@@ -46,17 +46,16 @@ class DecodeClips:
         self.spec, self.mode, self.epoch, self.num_threads, self.rows = spec, mode, epoch, num_threads, rows
         self.health, self.held_health = health, held_health
         self._remote = hasattr(getattr(health, "record", None), "remote")
-        self._call("started")
+        self._call(self.health, "started")
 
-    def _call(self, method: str, *args, health: Any = "training"):
-        health = self.health if health == "training" else health
-        if health is None:  # nobody counts (a one-off decode, or held rows without a tally)
+    def _call(self, tally: Any, method: str, *args):
+        if tally is None:  # nobody counts (a one-off decode, or held rows without a tally)
             return None
         if self._remote:
             import ray
 
-            return ray.get(getattr(health, method).remote(*args))
-        return getattr(health, method)(*args)
+            return ray.get(getattr(tally, method).remote(*args))
+        return getattr(tally, method)(*args)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         if self.rows is not None:
@@ -66,7 +65,7 @@ class DecodeClips:
             yield from self._decode({k: v[held] for k, v in batch.items()}, "eval", self.held_health, HELD_EPOCH)
             batch = {k: v[~held] for k, v in batch.items()}
         if len(batch["video"]):
-            yield from self._decode(batch, self.mode, "training")
+            yield from self._decode(batch, self.mode, self.health)
 
     def _decode(self, batch: dict[str, np.ndarray], mode: str, health: Any,
                 marked_epoch: int | None = None) -> Iterator[dict[str, np.ndarray]]:
@@ -76,7 +75,7 @@ class DecodeClips:
         elif "epoch" in batch:
             epochs = [int(e) for e in batch["epoch"]]
         elif self.epoch is None:
-            epochs = self._call("claim", videos)
+            epochs = self._call(self.health, "claim", videos)
         else:
             epochs = [self.epoch] * len(videos)
         outputs, served, skipped = [], [], []
@@ -90,7 +89,7 @@ class DecodeClips:
                 continue
             served.append((epoch, video, len(decoded.views), decoded.decoder))
             outputs.append((video, epoch if marked_epoch is None else marked_epoch, decoded.views))
-        stop = self._call("record", served, skipped, health=health)
+        stop = self._call(health, "record", served, skipped)
         if stop:
             raise TooManyBadVideos(stop)
         # An all-bad batch yields nothing (an empty block would not be a tensor column). Test
