@@ -30,6 +30,9 @@ DECODE_LABEL = {"smallbig/role": "decode"}
 # Where training workers go when the cluster has decode nodes: anywhere else.
 TRAIN_LABEL_SELECTOR = {"smallbig/role": "!decode"}
 
+# Ray Train's switch for its preemption watcher (off on a Ray this process starts: see start_ray).
+PREEMPTION_WATCHER = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
+
 # Our log lines in Ray's worker processes carry this mark, their level and their logger's name,
 # so that the driver tells them from Ray's own output (start_ray(route_output=True)).
 REMOTE_MARK = "\x1epipelines"
@@ -64,13 +67,17 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None, route_
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
     # Train V2 copies a worker's print() into its logger; under Tune both reach the console.
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        # Ray Train watches for nodes a cloud is about to reclaim with an actor per run; a Ray
+        # started on this machine has no such node, and the watcher would cost a process per run.
+        os.environ.setdefault(PREEMPTION_WATCHER, "0")
     passed = ("MLFLOW_TRACKING_URI", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "RAY_TRAIN_ENABLE_PRINT_PATCH",
-              "RAY_DATA_DISABLE_PROGRESS_BARS")
+              "RAY_DATA_DISABLE_PROGRESS_BARS", PREEMPTION_WATCHER)
     job_env = job_env_vars()
     runtime_env = {"env_vars": {k: os.environ[k] for k in passed if k in os.environ and k not in job_env}}
     if route_output:  # our lines in every worker process marked for route_worker_output
         runtime_env["worker_process_setup_hook"] = "pipelines.cluster.remote_logging"
-    address = address or os.environ.get("RAY_ADDRESS")
     if address:
         context = ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
