@@ -124,14 +124,42 @@ def test_without_a_terminal_the_epoch_in_flight_is_a_line_now_and_then(monkeypat
     assert lines and all(line.startswith("2D  epoch 1/2  ") and "clips/s  ETA " in line for line in lines)
 
 
-def test_the_sweep_line_counts_trials_and_gives_an_eta():
+def test_the_sweep_line_counts_trials_and_gives_an_eta_from_the_epochs_logged_since_each_trial_started():
     from pipelines.sweeps.progress import SweepProgress
 
-    progress = SweepProgress("demo", trials=3, epochs={"2D": 2, "3D": 2, "TSM": 2}, seeds=1)
+    logged = {("3D", 0): 1, ("TSM", 0): 3}  # TSM logged 3 of its 4 epochs in an earlier invocation
+    progress = SweepProgress("demo", trials=3, epochs={"2D": 2, "3D": 2, "TSM": 4}, seeds=1, logged=lambda: logged)
     trials = [SimpleNamespace(trial_id=str(i), status=s, config={"row": row, "seed": 0}, last_result={})
-              for i, (row, s) in enumerate([("2D", "TERMINATED"), ("3D", "RUNNING"), ("TSM", "PENDING")])]
-    progress.on_trial_result(0, trials, trials[1], {"epoch": 0})
-    progress.work["0"] = 1.0
+              for i, (row, s) in enumerate([("2D", "PENDING"), ("3D", "PENDING"), ("TSM", "PENDING")])]
+    for trial in trials:
+        progress.on_trial_start(0, trials, trial)
+        trial.status = "RUNNING"
+    assert ", ETA " not in progress.status(trials)  # nothing done yet in this invocation
+
+    logged.update({("3D", 0): 2, ("TSM", 0): 4})  # 3D: one epoch of two; TSM: one of four
+    progress.count_logged(trials)
+    assert progress.work == {"0": 0.0, "1": 0.5, "2": 0.25}
     line = progress.status(trials)
-    assert line.startswith("sweep demo: 1/3 done, 1 running, 1 pending; ") and ", ETA " in line
-    assert progress.status(trials, trials[1], "TERMINATED").startswith("sweep demo: 2/3 done, 0 running, 1 pending")
+    assert line.startswith("sweep demo: 0/3 done, 3 running, 0 pending; ") and ", ETA " in line
+
+    trials[0].last_result = {"test_top1": 50.0}
+    progress.on_trial_complete(0, trials, trials[0])
+    assert progress.work["0"] == 1.0
+    assert progress.status(trials, trials[0], "TERMINATED").startswith("sweep demo: 1/3 done, 2 running, 0 pending")
+
+
+def test_the_sweeps_progress_is_read_from_the_epochs_its_child_runs_logged(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.sweeps.progress import LoggedEpochs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("sweeps")
+    parent = client.create_run(experiment, run_name="demo").info.run_id
+    other = client.create_run(experiment, run_name="other sweep").info.run_id
+    for row, epochs, under in (("2D", 3, parent), ("3D", 1, parent), ("3D", 2, other), ("TSM", 0, parent)):
+        run = client.create_run(experiment, tags={"mlflow.parentRunId": under, "row": row, "seed": "0"}).info.run_id
+        for epoch in range(epochs):
+            client.log_metric(run, "epoch", epoch, step=epoch)
+    assert LoggedEpochs(uri, experiment, parent)() == {("2D", 0): 3, ("3D", 0): 1}

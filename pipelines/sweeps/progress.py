@@ -4,12 +4,15 @@ running and pending and the sweep's ETA.
 :class:`SweepProgress` is a Ray Tune callback; it runs on the sweep's driver, where Tune runs
 (Tune's own status tables are off unless ``--verbose``). Each trial's epochs are on the console
 already, from its Ray Train controller (``training.reporting.EpochReporter``, labelled with
-:func:`trial_label`) with the epoch in flight as a progress bar; here they only feed the ETA.
+:func:`trial_label`) with the epoch in flight as a progress bar, and in its MLflow child run;
+here they only feed the ETA, read from MLflow (:class:`LoggedEpochs`) when a line is printed.
 """
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 from ray.tune import Callback
 
@@ -27,24 +30,68 @@ def duration(seconds: float) -> str:
     return (f"{hours}h" if hours else "") + f"{rest // 60}m{rest % 60:02d}s"
 
 
+@dataclass(frozen=True)
+class LoggedEpochs:
+    """How many epochs each trial of a sweep has logged to its MLflow child run, by (row, seed).
+
+    The sweep's driver asks only when it prints a line (a few times per trial), so trials need
+    no channel of their own to it: the epochs they log for the record are the progress.
+    """
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+
+    def __call__(self) -> dict[tuple[str, int], int]:
+        from mlflow.tracking import MlflowClient
+
+        runs = MlflowClient(self.tracking_uri).search_runs(
+            [self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'")
+        return {(r.data.tags["row"], int(r.data.tags.get("seed", 0))): int(r.data.metrics["epoch"]) + 1
+                for r in runs if "row" in r.data.tags and "epoch" in r.data.metrics}
+
+
 class SweepProgress(Callback):
     """Lines for a person following a sweep of ``trials`` trials; ``epochs`` maps each row to its
-    epoch count (the ETA counts a trial's epochs as its share of its work).
+    epoch count (the ETA counts a trial's epochs as its share of its work), and ``logged`` tells
+    the epochs each trial has logged so far (:class:`LoggedEpochs`; without it a running trial
+    counts as no work done until it finishes).
 
     Tune keeps its callbacks with the sweep's state, so a resumed sweep gets a fresh one
     (``sweep.make_tuner``) and everything here starts again in :meth:`setup`.
     """
 
-    def __init__(self, name: str, trials: int, epochs: dict[str, int], seeds: int) -> None:
-        self.name, self.trials, self.epochs, self.seeds = name, trials, epochs, seeds
+    def __init__(self, name: str, trials: int, epochs: dict[str, int], seeds: int,
+                 logged: Callable[[], dict[tuple[str, int], int]] | None = None) -> None:
+        self.name, self.trials, self.epochs, self.seeds, self.logged = name, trials, epochs, seeds, logged
         self.start = time.monotonic()
         self.work: dict[str, float] = {}  # trial id -> share of its work done in this invocation
+        self.before: dict[str, int] = {}  # trial id -> epochs it had logged when this invocation started it
 
     def setup(self, **info) -> None:
-        self.start, self.work = time.monotonic(), {}
+        self.start, self.work, self.before = time.monotonic(), {}, {}
 
     def label(self, trial) -> str:
         return trial_label(str(trial.config.get("row")), int(trial.config.get("seed", 0)), self.seeds)
+
+    def count_logged(self, trials: list, started=None) -> None:
+        """Each running trial's share of its epochs logged in this invocation (``started``: the
+        trial starting now, whose epochs logged so far came from an earlier invocation)."""
+        if self.logged is None:
+            return
+        try:
+            logged = self.logged()
+        except Exception as error:  # the store busy or gone: the line goes out without the progress
+            log.debug("could not read the trials' logged epochs: %s", error)
+            return
+        for trial in trials:
+            row, seed = str(trial.config.get("row")), int(trial.config.get("seed", 0))
+            done = logged.get((row, seed), 0)
+            if trial is started:
+                self.before[trial.trial_id] = done
+            elif trial.status == "RUNNING" and trial.trial_id in self.before:
+                share = (done - self.before[trial.trial_id]) / max(1, self.epochs.get(row, 1))
+                self.work[trial.trial_id] = min(1.0, max(self.work.get(trial.trial_id, 0.0), share))
 
     def status(self, trials: list, trial=None, now: str = "") -> str:
         """Trials done, running, pending (and failed), elapsed and ETA; ``trial`` counted as ``now``
@@ -64,14 +111,11 @@ class SweepProgress(Callback):
         return line
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.count_logged(trials, started=trial)
         log.info("%s  started  (%s)", self.label(trial), self.status(trials, trial, "RUNNING"))
 
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if "epoch" in result and not result.get("reused"):
-            epochs = self.epochs.get(str(trial.config.get("row")), 1)
-            self.work[trial.trial_id] = min(1.0, (int(result["epoch"]) + 1) / max(1, epochs))
-
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.count_logged(trials)
         result = trial.last_result or {}
         if result.get("reused"):
             self.work.pop(trial.trial_id, None)
@@ -84,5 +128,6 @@ class SweepProgress(Callback):
                  self.status(trials, trial, "TERMINATED"))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.count_logged(trials)
         log.error("%s  failed; the same command again retries it  (%s)", self.label(trial),
                   self.status(trials, trial, "ERROR"))

@@ -1,9 +1,12 @@
 """An ablation sweep on Ray Tune: one trial per grid row (x seed), each a full Ray Train run.
 
 The Ray 2.60 (Train V2) pattern: every Tune trial is a small driver function that launches
-a ``TorchTrainer`` and forwards its per-epoch reports with ``TuneReportCallback``. The
-trial drivers hold no CPU (on a small machine a CPU held by a driver is a CPU its own
-training or decoding workers wait for, and the sweep hangs).
+a ``TorchTrainer``. The trial drivers hold no CPU (on a small machine a CPU held by a driver
+is a CPU its own training or decoding workers wait for, and the sweep hangs). A trial
+reports to Tune once, when its row is trained and tested: its epochs are in its MLflow child
+run, where the console's ETA reads them (``progress.LoggedEpochs``). Forwarding every epoch
+to Tune (``TuneReportCallback``) would add a queue actor per trial, polled by the trial
+driver five times a second, and nothing in an ablation grid reads per-epoch Tune results.
 
 MLflow gets one parent run per sweep and one child run per trial. Names make reruns safe:
 the sweep's name finds its Tune state, its parent run and, per trial, the Ray Train run and
@@ -77,7 +80,6 @@ def run_trial(params: dict, context: SweepContext) -> None:
     import ray
     from mlflow.tracking import MlflowClient
     from ray import tune
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     from ..tracking import find_run, get_experiment_id, tracking_uri
     from ..training.driver import fit
@@ -97,7 +99,7 @@ def run_trial(params: dict, context: SweepContext) -> None:
             "driver_node_id": ray.get_runtime_context().get_node_id()}  # this trial driver's node
     pause_point(config.run.name, "start")
     result = fit(config, run_test=True, parent_run_id=context.parent_run_id, extra_tags=tags,
-                 cluster_cpus=context.cpus_per_trial, callbacks=[TuneReportCallback()], cache=context.cache,
+                 cluster_cpus=context.cpus_per_trial, cache=context.cache,
                  label=trial_label(row.label, seed, context.seeds))
     tune.report({**result.metrics, **(result.test or {}), "reused": 0})
 
@@ -126,18 +128,21 @@ def open_parent(grid: Grid, base: ExperimentConfig, name: str, seeds: int):
     return client, experiment_id, parent_run_id, resumed
 
 
-def make_tuner(grid: Grid, base: ExperimentConfig, context: SweepContext, concurrent: int, verbose: bool = False):
+def make_tuner(grid: Grid, base: ExperimentConfig, context: SweepContext, concurrent: int, experiment_id: str,
+               verbose: bool = False):
     """A new Tuner over the grid, or the interrupted one of this sweep's name, restored; quiet (our
     :class:`~.progress.SweepProgress` lines) unless ``verbose`` (Tune's status tables)."""
     from ray import tune
 
-    from .progress import SweepProgress
+    from ..tracking import tracking_uri
+    from .progress import LoggedEpochs, SweepProgress
 
     # A trial driver holds no CPU; Tune wants some non-zero resource per trial, hence a byte of memory.
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1})
     folder = storage_rules.join(base.run.storage, context.name)
     epochs = {r.label: int(r.experiment_overrides().get("optim.epochs", base.optim.epochs)) for r in grid.rows}
-    callbacks = [SweepProgress(context.name, len(grid.rows) * context.seeds, epochs, context.seeds)]
+    logged = LoggedEpochs(tracking_uri(base.run.storage), experiment_id, context.parent_run_id)
+    callbacks = [SweepProgress(context.name, len(grid.rows) * context.seeds, epochs, context.seeds, logged)]
     if tune.Tuner.can_restore(folder):
         tuner = tune.Tuner.restore(folder, trainable, resume_errored=True)
         run_config = tuner._local_tuner.get_run_config()  # restored as saved: this invocation's console instead
@@ -213,7 +218,7 @@ def run_sweep(grid: Grid, base: ExperimentConfig, *, name: str, seeds: int = 1,
     log.info("sweep %s: grid %s (%d rows x %d seed(s)), %d at a time%s; MLflow run %s", name, grid.name,
              len(grid.rows), seeds, concurrent, ", resuming" if resumed else "", parent_run_id)
     try:
-        grid_results = make_tuner(grid, base, context, concurrent, verbose).fit()
+        grid_results = make_tuner(grid, base, context, concurrent, experiment_id, verbose).fit()
         complete = not grid_results.errors and len(grid_results) == trials and all(
             r.metrics and "test_top1" in r.metrics for r in grid_results)
     except BaseException:
