@@ -9,7 +9,7 @@ from pipelines.data.cache import cache_videos, should_cache
 from pipelines.data.dataset import DecodePool
 from pipelines.data.epochs import HELD_EPOCH
 from pipelines.data.decoding import decode_views
-from pipelines.data.health import remote_tally
+from pipelines.data.health import remote_tallies, remote_tally
 from pipelines.data.sampling import ClipSpec
 from pipelines.data.sources import CachedClips, StreamedClips
 
@@ -64,7 +64,9 @@ def test_one_stream_serves_every_epoch_with_decoders_started_once(videos):
 @pytest.mark.slow
 def test_validation_clips_lead_the_training_stream_on_the_same_decoders(videos):
     val = video_list([r.path for r in videos.records[::-1]])  # another list: good, bad and PyAV-only videos
-    train_health, val_health = remote_tally(len(videos), 0.5), remote_tally(len(val), 0.5)
+    tallies = remote_tallies({"train": (len(videos), "train"), "val": (len(val), "val")}, 0.5)
+    train_health, val_health = tallies["train"], tallies["val"]
+    assert train_health.actor is val_health.actor  # a run's two tallies: one actor, counted apart
     stream = StreamedClips(videos, SPEC, POOL, train_health, held=val, held_health=val_health)
     samples = list(stream.samples("train", [0, 1], rank=1, world=2, shuffle=True))
     held = [s for s in samples if s.epoch == HELD_EPOCH]

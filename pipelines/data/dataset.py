@@ -103,7 +103,7 @@ def build_dataset(videos: VideoList, spec: ClipSpec, mode: str, *, pool: DecodeP
         dataset = dataset.randomize_block_order()
     dataset = dataset.map_batches(
         DecodeClips,
-        fn_constructor_kwargs={"spec": spec, "mode": mode, "health": health.actor, "epoch": epoch},
+        fn_constructor_kwargs={"spec": spec, "mode": mode, "health": health, "epoch": epoch},
         batch_size=pool.batch_size,
         batch_format="numpy",
         num_cpus=pool.num_cpus,

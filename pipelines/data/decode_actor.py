@@ -15,7 +15,7 @@ import numpy as np
 
 from .decoding import BadVideo, decode_video
 from .epochs import HELD_EPOCH
-from .health import TooManyBadVideos
+from .health import RemoteTally, TooManyBadVideos
 from .sampling import MODES, ClipSpec
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ class DecodeClips:
     A row's ``epoch`` column, when there is one, says which epoch it belongs to (the training
     stream of a whole run). Otherwise ``epoch`` fixes it, or ``epoch=None`` asks ``health``
     which epoch each video's visit belongs to, so every pass over the dataset re-samples clips
-    while a given (epoch, video) always yields the same clip. ``health`` is a ``DataHealth``
-    actor handle (or a local ``DataHealth``); skipped files and served clips are reported to
+    while a given (epoch, video) always yields the same clip. ``health`` is a ``RemoteTally``
+    (or a local ``DataHealth``); skipped files and served clips are reported to
     it, and so is each start of this class (decode actors are meant to start once per run).
     ``rows``, when given, turns each incoming batch into those rows first (a training stream's
     row numbers into videos: index arithmetic, done here rather than in tasks of its own). Rows
@@ -45,16 +45,14 @@ class DecodeClips:
             raise ValueError(f"mode {mode!r}: expected one of {MODES}")
         self.spec, self.mode, self.epoch, self.num_threads, self.rows = spec, mode, epoch, num_threads, rows
         self.health, self.held_health = health, held_health
-        self._remote = hasattr(getattr(health, "record", None), "remote")
         self._call(self.health, "started")
 
-    def _call(self, tally: Any, method: str, *args):
+    @staticmethod
+    def _call(tally: Any, method: str, *args):
         if tally is None:  # nobody counts (a one-off decode, or held rows without a tally)
             return None
-        if self._remote:
-            import ray
-
-            return ray.get(getattr(tally, method).remote(*args))
+        if isinstance(tally, RemoteTally):
+            return tally.ask(method, *args)
         return getattr(tally, method)(*args)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:

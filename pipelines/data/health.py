@@ -1,7 +1,7 @@
 """Per-epoch data health: clips served, videos skipped by reason, and the stop rule.
 
-One tally per dataset, shared by every decode actor (as a Ray actor, see
-``pipelines.data.dataset``), so "more than X% of the dataset is unreadable" is judged on the whole
+One tally per dataset, shared by every decode actor (in a Ray actor, :class:`Tallies`, which
+holds a run's training and validation tallies together; see ``pipelines.data.dataset``), so "more than X% of the dataset is unreadable" is judged on the whole
 dataset rather than on one actor's share, and the training loop can log an epoch's
 summary, including how many videos only PyAV could serve (``served_by_pyav``). The tally
 also hands out epochs: a video's k-th visit after :meth:`DataHealth.rewind`
@@ -119,50 +119,67 @@ class DataHealth:
         return sorted(set(self.served) | set(self.bad))
 
 
+class Tallies:
+    """Several datasets' :class:`DataHealth`, by key, in one place: a run's training and validation
+    sets share one Ray actor (one process per run, not one per dataset)."""
+
+    def __init__(self, datasets: dict[str, tuple[int, str]], max_bad_fraction: float = 0.05,
+                 start_epoch: int = 0) -> None:
+        self.tallies = {key: DataHealth(size, max_bad_fraction, start_epoch, name=name)
+                        for key, (size, name) in datasets.items()}
+
+    def call(self, key: str, method: str, *args):
+        return getattr(self.tallies[key], method)(*args)
+
+
 @dataclass(frozen=True)
 class RemoteTally:
-    """A handle on a :class:`DataHealth` running as a Ray actor: what the driver, a training
-    worker and the tests ask of it (the decode actors report to ``actor`` directly)."""
+    """A handle on one dataset's :class:`DataHealth` in a :class:`Tallies` Ray actor: what the driver,
+    a training worker, the decode actors and the tests ask of it."""
 
     actor: Any
+    key: str
+
+    def ask(self, method: str, *args):
+        """``DataHealth.<method>(*args)`` of this dataset, run in the actor."""
+        import ray
+
+        return ray.get(self.actor.call.remote(self.key, method, *args))
 
     def summary(self, epoch: int | None = None) -> dict:
         """Clips served and videos skipped (by reason) in ``epoch`` (default: the latest)."""
-        import ray
-
-        return ray.get(self.actor.summary.remote(epoch))
+        return self.ask("summary", epoch)
 
     def rewind(self, epoch: int) -> None:
         """Make the next pass over the dataset epoch ``epoch`` (a resumed run calls this once)."""
-        import ray
-
-        ray.get(self.actor.rewind.remote(epoch))
+        self.ask("rewind", epoch)
 
     def record(self, served: list, skipped: list) -> None:
         """Report what a worker served and skipped (see :meth:`DataHealth.record`); too many bad
         videos raise :class:`TooManyBadVideos` here, in the worker that found them."""
-        import ray
-
-        stop = ray.get(self.actor.record.remote(served, skipped))
+        stop = self.ask("record", served, skipped)
         if stop:
             raise TooManyBadVideos(stop)
 
     def starts(self) -> int:
         """How many decode workers have started for this dataset."""
-        import ray
-
-        return ray.get(self.actor.started_count.remote())
+        return self.ask("started_count")
 
 
-def remote_tally(dataset_size: int, max_bad_fraction: float = 0.05, start_epoch: int = 0,
-                 name: str = "data") -> RemoteTally:
-    """A :class:`DataHealth` actor on this process's node (where Ray Data also places its split
-    coordinator): a zero-CPU actor may otherwise land on any node, and losing that node would
-    fail the run with it."""
+def remote_tallies(datasets: dict[str, tuple[int, str]], max_bad_fraction: float = 0.05,
+                   start_epoch: int = 0) -> dict[str, RemoteTally]:
+    """A tally per dataset (key -> (size, name)), all in one :class:`Tallies` actor on this process's
+    node (where Ray Data also places its split coordinator): a zero-CPU actor may otherwise land
+    on any node, and losing that node would fail the run with it."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    actor = ray.remote(num_cpus=0, scheduling_strategy=here)(DataHealth).remote(
-        dataset_size, max_bad_fraction, start_epoch, name=name)
-    return RemoteTally(actor)
+    actor = ray.remote(num_cpus=0, scheduling_strategy=here)(Tallies).remote(datasets, max_bad_fraction, start_epoch)
+    return {key: RemoteTally(actor, key) for key in datasets}
+
+
+def remote_tally(dataset_size: int, max_bad_fraction: float = 0.05, start_epoch: int = 0,
+                 name: str = "data") -> RemoteTally:
+    """One dataset's tally in an actor of its own (see :func:`remote_tallies`)."""
+    return remote_tallies({name: (dataset_size, name)}, max_bad_fraction, start_epoch)[name]

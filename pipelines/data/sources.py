@@ -144,8 +144,7 @@ class StreamedClips:
         return ray.data.from_numpy(blocks).map_batches(
             DecodeClips,
             fn_constructor_kwargs={"spec": self.spec, "mode": mode, "rows": share,
-                                   "health": self.health.actor if self.health else None,
-                                   "held_health": self.held_health.actor if self.held_health else None},
+                                   "health": self.health, "held_health": self.held_health},
             batch_size=self.pool.batch_size, batch_format="numpy", num_cpus=self.pool.num_cpus,
             label_selector=dict(self.pool.label_selector) if self.pool.label_selector else None,
             compute=ray.data.ActorPoolStrategy(min_size=self.pool.min_actors, max_size=self.pool.max_actors))

@@ -89,7 +89,7 @@ def prepare_data(config: ExperimentConfig, cluster_cpus: float, cache: DatasetCa
     """The run's videos, decode pool and CPUs per worker; the clips cached first if ``data.cache`` says so
     (a sweep passes the cache it made once for all its trials)."""
     from ..cluster import worker_resources
-    from ..data.health import remote_tally
+    from ..data.health import remote_tallies
 
     root = resolve_data(config.data.path, config.run.storage, config.data.synthetic)
     if cache is None:
@@ -97,8 +97,8 @@ def prepare_data(config: ExperimentConfig, cluster_cpus: float, cache: DatasetCa
     cpus, pool = worker_resources(config, cluster_cpus, cached=cache is not None)
     train, val = read_dataset_folder(root, "train"), read_dataset_folder(root, "val")
     bad = config.data.max_bad_fraction
-    inputs = InputPlan(train, val, remote_tally(len(train), bad, name=train.source),
-                       remote_tally(len(val), bad, name=val.source),
+    health = remote_tallies({"train": (len(train), train.source), "val": (len(val), val.source)}, bad)
+    inputs = InputPlan(train, val, health["train"], health["val"],
                        pool=None if cache else pool.per_worker(config.run.workers),
                        train_cache=cache.train if cache else None, val_cache=cache.val if cache else None)
     return RunData(root, inputs, pool, cpus, cache.test if cache else None)
@@ -198,7 +198,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
 
     ``cluster_cpus`` is the share of the cluster's CPUs this run may size itself to (all of
     them by default; a sweep running trials side by side passes each its share), and
-    ``callbacks`` are more Ray Train callbacks (a sweep passes Tune's report callback), and
+    ``callbacks`` are more Ray Train callbacks, and
     ``cache`` the decoded dataset when the caller made it (a sweep makes it once for all trials),
     ``label`` what the console lines call the run (a sweep's row; none for a lone run).
     """
