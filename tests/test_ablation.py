@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -98,10 +99,11 @@ def stop_when_held(workspace, pauses, point, how):
         first.kill()
         raise
     finally:
-        pauses.release(SECOND, point)
         first.wait()
-        if how == signal.SIGKILL:  # what a killed driver leaves behind: its local Ray, here shut down
-            stop_session(first.pid)
+        # What the invocation leaves behind (all of its local Ray after a SIGKILL) is gone before
+        # the point is released: a process of it released would run on, into the next invocation.
+        stop_session(first.pid)
+        pauses.release(SECOND, point)
     client, parents, children = sweep_runs(workspace, "two-rows")
     assert len(parents) == 1 and len(children) <= 2
     if how == signal.SIGINT:  # a Ctrl-C ends the sweep's runs; a SIGKILL cannot, the rerun must
@@ -111,11 +113,27 @@ def stop_when_held(workspace, pauses, point, how):
     return done[0]
 
 
-def stop_session(session: int) -> None:
+def stop_session(session: int, timeout: float = 60.0) -> None:
+    """Kill every process left in ``session`` (the invocation's own, started with it) and wait until
+    none is left. Its Ray worker processes lead process groups of their own: killing the driver's
+    group leaves them running until they notice their raylet gone."""
+    deadline = time.monotonic() + timeout
+    while left := [p.pid for p in psutil.process_iter(["status"])
+                   if p.info["status"] != psutil.STATUS_ZOMBIE and session_of(p.pid) == session]:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert time.monotonic() < deadline, f"processes {left} of session {session} outlived SIGKILL"
+        time.sleep(0.1)
+
+
+def session_of(pid: int) -> int | None:
     try:
-        os.killpg(session, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        return os.getsid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
 
 
 @pytest.fixture(scope="module")
