@@ -1,8 +1,9 @@
 """Per-epoch data health: clips served, videos skipped by reason, and the stop rule.
 
 One tally per dataset, shared by every decode actor (in a Ray actor, :class:`Tallies`, which
-holds a run's training and validation tallies together; see ``pipelines.data.dataset``), so "more than X% of the dataset is unreadable" is judged on the whole
-dataset rather than on one actor's share, and the training loop can log an epoch's
+holds a run's training and validation tallies together; see ``pipelines.data.dataset``), so
+"more than X% of the dataset is unreadable" is judged on the whole dataset rather than on one
+actor's share, and the training loop can log an epoch's
 summary, including how many videos only PyAV could serve (``served_by_pyav``). The tally
 also hands out epochs: a video's k-th visit after :meth:`DataHealth.rewind`
 belongs to epoch ``start + k``, which lets one Ray Dataset re-sample clips on every pass
