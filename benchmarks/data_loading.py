@@ -122,7 +122,7 @@ def bench_single(videos: VideoList, spec: ClipSpec, passes: int) -> dict:
     meter = _Meter()
     for epoch in range(passes):
         for record in videos.records:
-            meter.batch(len(decode_views(record.path, record.label, spec, "train", epoch)))
+            meter.batch(len(decode_views(record.path, record.label, spec, "train", epoch, key=record.key)))
     return meter.result()
 
 
@@ -143,7 +143,7 @@ class _TorchClips:
 
     def __getitem__(self, index: int):
         record = self.records[index]
-        clip, label = decode_views(record.path, record.label, self.spec, "train", self.epoch)[0]
+        clip, label = decode_views(record.path, record.label, self.spec, "train", self.epoch, key=record.key)[0]
         return clip, label
 
 

@@ -57,7 +57,7 @@ class EpochClips(torch.utils.data.Dataset):
         epoch, video = key
         record = self.videos.records[video]
         try:
-            clip, label = decode_views(record.path, record.label, self.spec, "train", epoch)[0]
+            clip, label = decode_views(record.path, record.label, self.spec, "train", epoch, key=record.key)[0]
         except BadVideo:
             return None
         return torch.from_numpy(clip), label

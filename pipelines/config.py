@@ -63,10 +63,18 @@ class RunSection:
     workers: int = 1
     gpus_per_worker: float = 0.0
     cpus_per_worker: float | None = None  # None: derived from the cluster, leaving room to decode
+    # torch's CPU threads per training worker and for the test. Fixed, not sized to the CPUs a run
+    # is given: CPU kernels sum in an order set by the thread count, so a lone run and a sweep
+    # trial (or two machines) would otherwise train different numbers from the same seed.
+    threads: int = 1
     max_failures: int = 1
     checkpoints_to_keep: int = 2
     seed: int = 0
     experiment: str = "smallbig"  # the MLflow experiment
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise ValueError(f"run.threads: {self.threads!r} (expected an integer >= 1)")
 
 
 @dataclass

@@ -20,7 +20,7 @@ column than a rounded index), stop with file:line and what was expected.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -39,10 +39,21 @@ class AnnotationError(ValueError):
 
 @dataclass(frozen=True)
 class VideoRecord:
-    """One video: an absolute or root-relative path and its class index."""
+    """One video: where it is (``path``), its class index, and who it is (``key``).
+
+    ``key`` is the video's identity within its dataset, the path as its list names it
+    (relative to the dataset folder): it seeds the video's training clips, so the same
+    dataset read from another folder, machine or clone trains on the same clips. It
+    defaults to ``path`` for records made without a list.
+    """
 
     path: str
     label: int
+    key: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.path)
 
 
 @dataclass(frozen=True)
@@ -172,7 +183,7 @@ def read_generic_list(list_file: str | os.PathLike, root: str | os.PathLike | No
         if label < 0 or (num_classes is not None and label >= num_classes):
             bound = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
             raise AnnotationError(list_file, number, "label", f"index {label} out of range (expected {bound})")
-        records.append(VideoRecord(str(root / path), label))
+        records.append(VideoRecord(str(root / path), label, key=Path(path).as_posix()))
     if not records:
         raise AnnotationError(list_file, None, "file", "no videos (expected 'relative/path.mp4 label_index' lines)")
     return records

@@ -63,9 +63,10 @@ class ClipDataset:
 
 
 def video_rows(videos: VideoList | Sequence[VideoRecord]) -> list[dict]:
-    """The dataset's rows: ``path``, ``label`` and ``video`` (position in the list)."""
+    """The dataset's rows: ``path``, ``key`` (the video's name within its dataset), ``label`` and
+    ``video`` (position in the list)."""
     records = videos.records if isinstance(videos, VideoList) else videos
-    return [{"path": r.path, "label": int(r.label), "video": i} for i, r in enumerate(records)]
+    return [{"path": r.path, "key": r.key, "label": int(r.label), "video": i} for i, r in enumerate(records)]
 
 
 def build_dataset(videos: VideoList, spec: ClipSpec, mode: str, *, pool: DecodePool = DecodePool(),

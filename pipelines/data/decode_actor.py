@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class DecodeClips:
-    """The ``map_batches`` UDF: rows ``(path, label, video[, epoch])`` in, one row per view out.
+    """The ``map_batches`` UDF: rows ``(path, key, label, video[, epoch])`` in, one row per view out
+    (``key``, the video's name within its dataset, seeds its training clips; ``path`` stands in
+    when a row has none).
 
     Output columns: ``clip`` uint8 ``(N, T, h, w, 3)``, ``label`` int64, ``video`` int64 (row
     index in the annotation list, for averaging test views), ``view`` int64, ``epoch`` int64.
@@ -77,10 +79,11 @@ class DecodeClips:
         else:
             epochs = [self.epoch] * len(videos)
         outputs, served, skipped = [], [], []
-        for path, label, video, epoch in zip(batch["path"], batch["label"], videos, epochs):
+        keys = batch.get("key", batch["path"])
+        for path, key, label, video, epoch in zip(batch["path"], keys, batch["label"], videos, epochs):
             path = str(path)
             try:
-                decoded = decode_video(path, int(label), self.spec, mode, epoch, self.num_threads)
+                decoded = decode_video(path, int(label), self.spec, mode, epoch, self.num_threads, str(key))
             except BadVideo as bad:
                 log.warning("skipping %s", bad)
                 skipped.append((epoch, video, path, bad.reason, bad.detail))

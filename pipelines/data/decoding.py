@@ -152,19 +152,21 @@ def _short(error: Exception) -> str:
 
 
 def decode_views(path: str, label: int, spec: ClipSpec, mode: str, epoch: int,
-                 num_threads: int = 1) -> list[tuple[np.ndarray, int]]:
+                 num_threads: int = 1, key: str | None = None) -> list[tuple[np.ndarray, int]]:
     """All views of one video as ``(clip uint8 (T, h, w, 3), label)``; raises BadVideo."""
-    return decode_video(path, label, spec, mode, epoch, num_threads).views
+    return decode_video(path, label, spec, mode, epoch, num_threads, key).views
 
 
-def decode_video(path: str, label: int, spec: ClipSpec, mode: str, epoch: int, num_threads: int = 1) -> Decoded:
+def decode_video(path: str, label: int, spec: ClipSpec, mode: str, epoch: int, num_threads: int = 1,
+                 key: str | None = None) -> Decoded:
     """All views of one video and the decoder that served it; raises BadVideo.
 
     One decode pass reads the union of every view's frames (10 test clips share keyframes).
-    A flipped training clip takes ``spec.flipped_label(label)``.
+    A flipped training clip takes ``spec.flipped_label(label)``. ``key`` is the video's name
+    within its dataset (``VideoRecord.key``; default ``path``): it alone seeds the clip.
     """
     reader = open_video(path, num_threads=num_threads, min_frames=spec.frames)
-    rng = clip_rng(spec.seed, epoch, path) if mode == "train" else None
+    rng = clip_rng(spec.seed, epoch, key or path) if mode == "train" else None
     clips = _plan_clips(spec, mode, len(reader), rng, path)
     every = np.unique(np.concatenate(clips))
     frames, why = read_frames_saying_decoder(reader, every, path, spec.min_side, spec.max_aspect)
@@ -181,12 +183,12 @@ def _say_served_by_pyav(path: str, why: str) -> None:
 
 
 def views_from_frames(frames: np.ndarray, path: str, label: int, spec: ClipSpec, mode: str,
-                      epoch: int) -> list[tuple[np.ndarray, int]]:
+                      epoch: int, key: str | None = None) -> list[tuple[np.ndarray, int]]:
     """The views :func:`decode_views` gives, cut from a whole decoded video (the cache):
     the same generator, drawn in the same order, over the same frames."""
     if len(frames) < spec.frames:
         raise BadVideo(path, "too_short", f"{len(frames)} frames, need {spec.frames}")
-    rng = clip_rng(spec.seed, epoch, path) if mode == "train" else None
+    rng = clip_rng(spec.seed, epoch, key or path) if mode == "train" else None
     clips = _plan_clips(spec, mode, len(frames), rng, path)
     every = np.unique(np.concatenate(clips))
     return cut_views(frames[every], every, clips, rng, path, label, spec, mode)

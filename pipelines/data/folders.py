@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import storage as storage_rules
 from .annotations import CLASSES_FILE
+from .manifest import mismatches
 from .synthetic import SyntheticSpec, write_synthetic
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ def resolve_data(path: str, storage: str, spec: SyntheticSpec) -> Path:
         root = synthetic_root(storage, spec)
         if not (root / CLASSES_FILE).exists():
             write_benchmark(root, spec)
+        elif changed := mismatches(root):
+            log.warning("the benchmark in %s differs from its manifest (%d file(s): %s); writing it again",
+                        root, len(changed), ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else ""))
+            write_benchmark(root, spec)
         return root
     root = Path(path).expanduser().resolve()
     if not (root / CLASSES_FILE).exists():
@@ -37,11 +42,13 @@ def resolve_data(path: str, storage: str, spec: SyntheticSpec) -> Path:
 
 def write_benchmark(root: Path, spec: SyntheticSpec) -> None:
     """Write the benchmark beside ``root`` and rename it into place, so a half-written one is never read."""
-    log.info("writing the built-in temporal benchmark to %s (first use)", root)
+    log.info("writing the built-in temporal benchmark to %s", root)
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)  # one that failed its manifest check
     summary = write_synthetic(partial, videos_per_class=spec.videos_per_class, size=spec.size,
                               frames=spec.frames, seed=spec.seed, val_per_class=spec.val_per_class,
                               test_per_class=spec.test_per_class, clutter=spec.clutter)
     os.replace(partial, root)  # the lists hold paths relative to the folder
-    log.info("  %d videos of %d classes in %.0f s", summary["videos"], summary["classes"], summary["seconds"])
+    log.info("  %d videos of %d classes in %.0f s (fingerprint %s)", summary["videos"], summary["classes"],
+             summary["seconds"], summary["fingerprint"])

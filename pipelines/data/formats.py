@@ -83,7 +83,7 @@ def read_kinetics_csv(csv_file: str | os.PathLike, root: str | os.PathLike,
                                   f"unknown class {values['label']!r} (expected one of the {len(names)} given classes)")
         name = kinetics_file_name(values["youtube_id"], values["time_start"], values["time_end"], extension)
         path = root / values["split"] / values["label"] / name if layout == "nested" else root / name
-        records.append(VideoRecord(str(path), index[values["label"]]))
+        records.append(VideoRecord(str(path), index[values["label"]], key=path.relative_to(root).as_posix()))
     return VideoList(records, names, source=str(csv_file))
 
 
@@ -133,7 +133,7 @@ def read_ssv2(labels_json: str | os.PathLike, split_json: str | os.PathLike,
         if name not in index:
             raise AnnotationError(split_json, None, f"{where}.template",
                                   f"unknown class {name!r} (not a key of {labels_json.name})")
-        records.append(VideoRecord(str(root / f"{entry['id']}{extension}"), index[name]))
+        records.append(VideoRecord(str(root / f"{entry['id']}{extension}"), index[name], key=f"{entry['id']}{extension}"))
     return VideoList(records, classes, source=str(split_json))
 
 

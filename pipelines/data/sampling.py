@@ -7,8 +7,10 @@ numpy only, no decoding and no Ray, so every rule here is testable on numbers al
   training, the middle in evaluation; TSN / Something-Something);
 - spatial (``pipelines.data.crops``): a random scale, crop and flip in training, the centre
   crop in evaluation, K uniformly spaced clips x 3 crops in the test protocol;
-- every random choice comes from :func:`clip_rng`, seeded by (seed, epoch, video), so a
-  run is reproducible and a resumed run sees the same clips whatever the worker order.
+- every random choice comes from :func:`clip_rng`, seeded by (seed, epoch, video key), so a
+  run is reproducible and a resumed run sees the same clips whatever the worker order. The
+  key is the video's path *within its dataset* (``VideoRecord.key``), never where the
+  dataset folder lives: a clone in another folder trains on the same clips.
 
 A *view* is one clip of one video: frame indices plus a :class:`Crop`. :func:`plan_views`
 returns one view in train/eval mode and K x 3 in test mode.
@@ -34,14 +36,18 @@ class TooShortError(ValueError):
 # ---------------------------------------------------------------- seeding
 
 
-def video_key(path: str) -> int:
-    """A stable 63-bit key for a video (Python's ``hash`` changes between processes)."""
-    return int.from_bytes(hashlib.blake2b(path.encode("utf-8"), digest_size=8).digest(), "little") >> 1
+def video_key(key: str) -> int:
+    """A stable 63-bit number for a video's key (Python's ``hash`` changes between processes)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little") >> 1
 
 
-def clip_rng(seed: int, epoch: int, path: str) -> np.random.Generator:
-    """The generator for one video in one epoch: same (seed, epoch, path) -> same clip."""
-    return np.random.default_rng([int(seed), int(epoch), video_key(path)])
+def clip_rng(seed: int, epoch: int, key: str) -> np.random.Generator:
+    """The generator for one video in one epoch: same (seed, epoch, key) -> same clip.
+
+    ``key`` names the video within its dataset (its path relative to the dataset folder,
+    ``VideoRecord.key``), so moving or cloning the folder changes no clip.
+    """
+    return np.random.default_rng([int(seed), int(epoch), video_key(key)])
 
 
 # ---------------------------------------------------------------- temporal

@@ -74,7 +74,7 @@ class CachedClips:
             try:
                 if frames is None:  # found bad when it was cached
                     raise BadVideo(record.path, *self.cache.bad[video])
-                views = views_from_frames(frames, record.path, record.label, self.spec, mode, epoch)
+                views = views_from_frames(frames, record.path, record.label, self.spec, mode, epoch, record.key)
             except BadVideo as bad:
                 skipped.append((epoch, video, record.path, bad.reason, bad.detail))
                 continue
@@ -86,7 +86,7 @@ class CachedClips:
 
 
 class ShareRows:
-    """``map_batches`` UDF: row numbers -> (path, label, video, epoch, held) of a worker's stream.
+    """``map_batches`` UDF: row numbers -> (path, key, label, video, epoch, held) of a worker's stream.
 
     The first rows are the worker's ``held`` validation videos (every ``world``-th of that list,
     in its order), marked ``held``; then its share of the training videos, epoch after epoch.
@@ -117,6 +117,7 @@ class ShareRows:
             videos[mine] = share[train[mine] % self.per_epoch]
         records = [(self.held.records if h else self.records)[v] for h, v in zip(held, videos)]
         return {"path": np.asarray([r.path for r in records], dtype=object),
+                "key": np.asarray([r.key for r in records], dtype=object),
                 "label": np.asarray([r.label for r in records], np.int64),
                 "video": videos, "epoch": epochs, "held": held}
 

@@ -6,6 +6,7 @@ are written side by side and logged to the sweep's parent MLflow run.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from .statistics import format_p
@@ -13,12 +14,13 @@ from .table import Cell, ResultsTable
 
 
 def _accuracy_text(cell: Cell | None) -> str:
-    """``45.2 [41.7, 48.8]``, or ``45.2 ± 1.3 [41.7, 48.8]`` over seeds; empty when missing."""
+    """``45.2 [41.7, 48.8]``, or ``45.2 ± 1.3 [39.0, 51.4]`` over seeds (the interval then counts
+    retraining); empty when missing."""
     if cell is None or cell.value is None:
         return ""
     text = f"{cell.value:.1f}" + (f" ± {cell.sd:.1f}" if cell.sd is not None else "")
-    if cell.accuracy is not None:
-        low, high = cell.accuracy.interval
+    if cell.interval is not None:
+        low, high = cell.interval
         text += f" [{low:.1f}, {high:.1f}]"
     return text
 
@@ -27,6 +29,7 @@ def markdown_records(table: ResultsTable) -> list[dict[str, str]]:
     """Text cells, one dict per row (shared by the Markdown table and the console)."""
     records = []
     short = {"test_top1": "", "family_A": " A", "family_B": " B"}
+    verdicts = table.verdicts()
     for row in table.rows:
         record = {"row": row.label, "model": row.model,
                   "params (M)": f"{row.params / 1e6:.2f}" if row.params else "",
@@ -37,12 +40,17 @@ def markdown_records(table: ResultsTable) -> list[dict[str, str]]:
             if prefix in short:
                 test = cell.test if cell else None
                 record[f"Δ{short[prefix]}"] = f"{test.delta:+.1f}" if test else ""
-                record[f"p{short[prefix]}"] = format_p(test.p) if test else ""
+                record[f"p{short[prefix]} (Holm)"] = format_p(test.p, cell.p_holm) if test else ""
+            if prefix == "test_top1":
+                found = table.vs_best(row)
+                record["Δ best"] = f"{found[0].delta:+.1f}" if found else ""
+                record["p best (Holm)"] = format_p(found[0].p, found[1]) if found else ""
+                record["verdict"] = verdicts[row.label]
         if row.time_symmetric is not None and "family A top-1" in record:
             record["time-symmetric"] = "yes" if row.time_symmetric else "no"
         speed = row.mean("train_clips_per_s")
         record["train clips/s"] = f"{speed:.0f}" if speed else ""
-        record["seeds"] = str(max((len(v) for v in row.values.values()), default=0))
+        record["seeds"] = str(row.seeds())
         record["paper K400 top-1"] = f"{row.paper_top1:.1f}" if row.paper_top1 is not None else ""
         records.append(record)
     return records
@@ -52,6 +60,8 @@ def markdown(table: ResultsTable) -> str:
     records = markdown_records(table)
     header = list(records[0]) if records else ["row"]
     lines = [f"**{table.title}**", ""]
+    if any(table.verdicts().values()):
+        lines += [f"Verdict: {table.verdict()}", ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" if h in ("row", "model") else "---:" for h in header) + "|")
     lines += ["| " + " | ".join(r[h] for h in header) + " |" for r in records]
@@ -86,7 +96,11 @@ def plot(table: ResultsTable, path: Path) -> Path:
     ax.set_ylabel("top-1 accuracy (%), 95% interval")
     ax.set_title(table.title, fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    if any(table.verdicts().values()):
+        fig.text(0.01, 0.01, "\n".join(textwrap.wrap(f"Verdict: {table.verdict()}", 120)), fontsize=7, va="bottom")
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -94,9 +108,9 @@ def plot(table: ResultsTable, path: Path) -> Path:
 
 def _error(cell: Cell | None) -> tuple[float, float]:
     """Distances from the bar's top to its interval's ends (0, 0 without an interval)."""
-    if cell is None or cell.accuracy is None or cell.value is None:
+    if cell is None or cell.interval is None or cell.value is None:
         return 0.0, 0.0
-    low, high = cell.accuracy.interval
+    low, high = cell.interval
     return max(0.0, cell.value - low), max(0.0, high - cell.value)
 
 

@@ -183,13 +183,15 @@ def absolute_paths(base: ExperimentConfig) -> ExperimentConfig:
 
 def summarize_parent(client, parent_run_id: str, table: "ResultsTable", step: int) -> None:
     """What the collapsed sweep says in the MLflow UI: the best row and its test top-1 (a tag and
-    a metric), and the whole results table as the run's description."""
+    a metric), the grid's verdict in one sentence (a tag), and the whole results table as the
+    run's description."""
     from .presentation import markdown
 
     best = table.best()
     if best is not None:
         client.set_tag(parent_run_id, "best_row", best[0])
         client.log_metric(parent_run_id, "best_test_top1", best[1], step=step)
+        client.set_tag(parent_run_id, "verdict", table.verdict())
     client.set_tag(parent_run_id, "mlflow.note.content", markdown(table))
 
 

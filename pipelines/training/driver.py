@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 import smallbig
 
@@ -20,6 +23,7 @@ from ..data.cache import VideoCache
 from ..data.dataset import DecodePool
 from ..data.epochs import steps_per_epoch
 from ..data.folders import resolve_data
+from ..data.manifest import fingerprint
 from .checkpoints import checkpoint_location
 from .inputs import InputPlan
 from .pause_points import pause_point
@@ -117,7 +121,8 @@ def open_tracking(config: ExperimentConfig, data: RunData, *, parent_run_id: str
     check_store_reachable(uri, nodes=sum(1 for node in ray.nodes() if node.get("Alive")))
     client = MlflowClient(tracking_uri=uri)
     experiment_id = get_experiment_id(client, config.run.experiment, config.run.storage)
-    tags = {"preset": config.preset, "model": config.model.name, "dataset": str(data.root), **(extra_tags or {})}
+    tags = {"preset": config.preset, "model": config.model.name, "dataset": str(data.root),
+            "dataset_fingerprint": fingerprint(data.root) or "none", **(extra_tags or {})}
     run_id, resumed = open_run(client, experiment_id, run_name(config), tags, parent_id=parent_run_id)
     if resumed and extra_tags:  # they describe this attempt (a sweep's trial driver node, say)
         client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in extra_tags.items()])
@@ -185,6 +190,17 @@ def registered_epochs(config: ExperimentConfig) -> list[dict]:
     return [metrics for _, metrics in previous.best_checkpoints or []]
 
 
+@contextmanager
+def torch_threads(threads: int):
+    """torch's CPU thread count set to ``threads`` for the block, then put back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def tested(client, run_id: str) -> dict | None:
     """The test metrics already logged to ``run_id`` (the test logs them last), or None."""
     metrics = client.get_run(run_id).data.metrics
@@ -232,8 +248,9 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
             test = tested(client, run_id)  # a run stopped after its test was logged is not tested twice
             if test is None:
                 pause_point(run_name(config), "test")
-                report = evaluate_checkpoint(checkpoint, data.root, "test", batch_size=config.data.batch_size,
-                                             pool=data.pool, cache=data.test_cache)
+                with torch_threads(config.run.threads):  # the same sums in a lone run and a sweep's trial
+                    report = evaluate_checkpoint(checkpoint, data.root, "test", batch_size=config.data.batch_size,
+                                                 pool=data.pool, cache=data.test_cache)
                 log_report(client, run_id, report)
                 test = report.metrics
         client.set_terminated(run_id, "FINISHED")

@@ -36,7 +36,7 @@ class WorkerPlan:
     world_size: int
     steps_per_epoch: int  # full batches per worker per epoch (incomplete ones are dropped)
     inputs: InputPlan
-    cpus_per_worker: float = 1.0  # torch threads on a CPU
+    cpus_per_worker: float = 1.0  # the CPUs Ray reserves for each worker
     label: str = ""  # what the console calls this run (a sweep's row)
     run: str = "run"  # the run's name (Ray Train's and MLflow's), as the driver resolved it
 
@@ -57,7 +57,7 @@ class TrainLoop:
         torch.manual_seed(self.config.run.seed + self.rank)
         self.device = ray.train.torch.get_device()
         if self.device.type == "cpu":
-            torch.set_num_threads(max(1, int(round(plan.cpus_per_worker))))
+            torch.set_num_threads(self.config.run.threads)  # fixed: see RunSection.threads
         self.inputs = WorkerInputs(plan.inputs, self.config.data.clip, rank=self.rank, world=plan.world_size,
                                    batch_size=self.config.data.batch_size, steps_per_epoch=plan.steps_per_epoch,
                                    device=self.device)

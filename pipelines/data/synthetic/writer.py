@@ -1,8 +1,12 @@
 """Writing the benchmark as a dataset folder of H.264 files, in parallel processes.
 
 ``python run.py data synth --out DIR`` writes ``classes.txt``, ``train.txt`` / ``val.txt`` /
-``test.txt``, ``synth.json`` and ``videos/<class>/*.mp4``; the rest of the project reads it
-like any other dataset folder.
+``test.txt``, ``synth.json``, ``videos/<class>/*.mp4`` and ``manifest.json`` (every file's
+SHA-256); the rest of the project reads it like any other dataset folder.
+
+The bytes depend on the spec alone: each video is drawn from (seed, class, index) and encoded
+by single-threaded x264 (frame threads would make the encoder's decisions depend on timing),
+the lists hold paths relative to the folder, and nothing records where or when it was written.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..annotations import VideoRecord, write_dataset_folder
+from ..manifest import write_manifest
 from ..video_io import write_video
 from .classes import CLASSES, class_names
 from .render import render_video
@@ -108,5 +113,6 @@ def write_synthetic(out: str | os.PathLike, videos_per_class: int = 30, size: in
         "classes": [asdict(c) for c in CLASSES],
     }
     (out / "synth.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    digest = write_manifest(out)  # the same spec, the same bytes: checked on reuse, logged by every run
     return {"out": str(out), "classes": len(names), "videos": len(jobs), "splits": meta["splits"],
-            "seconds": round(time.perf_counter() - started, 2)}
+            "fingerprint": digest, "seconds": round(time.perf_counter() - started, 2)}
