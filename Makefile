@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(PY) run.py ablation --grid receptive_field
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

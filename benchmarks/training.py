@@ -209,9 +209,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.cluster import start_ray
-
     import ray
+
+    from pipelines.cluster import start_ray
 
     args = parse_args(argv)
     report = {}

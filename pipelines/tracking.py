@@ -15,7 +15,6 @@ from mlflow.tracking import MlflowClient
 
 from . import storage as storage_rules
 
-
 RUN_NAME_TAG = "mlflow.runName"
 # MLflow 3's UI opens an experiment by its kind; untagged, it guesses GenAI and shows empty trace
 # views. This is the value its own kind selector writes for model-training experiments.

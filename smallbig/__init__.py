@@ -4,10 +4,10 @@
 >>> model = smallbig.build_model("smallbig_r23_full", num_classes=400, num_frames=8)
 >>> logits = model(torch.randn(2, 3, 8, 224, 224))  # (N, C, T, H, W) -> (N, classes)
 """
-from . import variants as _variants  # noqa: F401  (registers the family)
 from . import peers as _peers  # noqa: F401  (registers the peers)
-from .blvnet import BigLittleVideoNet
+from . import variants as _variants  # noqa: F401  (registers the family)
 from .blocks import BlockSpec, Bottleneck
+from .blvnet import BigLittleVideoNet
 from .config import ModelConfig
 from .counting import count_gmacs, count_parameters
 from .inflation import LoadReport, load_2d_weights

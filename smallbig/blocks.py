@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .temporal import NonLocalBlock, make_temporal_module
 from .layers import norm3d, video_conv
+from .temporal import NonLocalBlock, make_temporal_module
 from .units import ExtraUnit, SmallBigUnit, ViewOptions
 
 EXPANSION = 4

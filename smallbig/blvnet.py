@@ -36,9 +36,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import EXPANSION, BlockSpec, Bottleneck
+from .layers import norm3d, video_conv
 from .resnet import DEPTHS, WIDTHS, ClipClassifier, Stem
 from .temporal import TemporalAggregation
-from .layers import norm3d, video_conv
 
 TAM_BLOCK = BlockSpec(temporal_module="tam")
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .blocks import BlockSpec
 from .pools import POOL_TYPES, PoolSize

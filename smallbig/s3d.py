@@ -27,8 +27,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .resnet import ClipClassifier
 from .layers import norm3d, video_conv
+from .resnet import ClipClassifier
 
 # Inception blocks (branch widths): 1x1 | 1x1 reduce -> 3x3 | 1x1 reduce -> 3x3 | pool -> 1x1.
 INCEPTION = (

@@ -15,12 +15,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
 from pipelines.training.predictions import FILE_NAME as PREDICTIONS
-from train_helpers import PausePoints, write_tiny_dataset
+from train_helpers import PausePoints, stop_session, write_tiny_dataset
 
 pytest.importorskip("ray")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -113,29 +112,6 @@ def stop_when_held(workspace, pauses, point, how):
     return done[0]
 
 
-def stop_session(session: int, timeout: float = 60.0) -> None:
-    """Kill every process left in ``session`` (the invocation's own, started with it) and wait until
-    none is left. Its Ray worker processes lead process groups of their own: killing the driver's
-    group leaves them running until they notice their raylet gone."""
-    deadline = time.monotonic() + timeout
-    while left := [p.pid for p in psutil.process_iter(["status"])
-                   if p.info["status"] != psutil.STATUS_ZOMBIE and session_of(p.pid) == session]:
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        assert time.monotonic() < deadline, f"processes {left} of session {session} outlived SIGKILL"
-        time.sleep(0.1)
-
-
-def session_of(pid: int) -> int | None:
-    try:
-        return os.getsid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
-
-
 @pytest.fixture(scope="module")
 def interrupted_then_resumed(workspace):
     """The same sweep command run five times: four stopped at the points of ``STOPS`` while the
@@ -154,7 +130,8 @@ def test_a_two_row_sweep_trains_both_rows_and_prints_the_results_table(interrupt
     out = resumed.stdout
     assert "| row | model | params (M) |" in out
     assert "| 2D | r23_2d |" in out and "| SmallBig 3x1x1 | smallbig_r23_3x1x1 |" in out
-    assert "| Δ | p |" in out and "Wilson score interval" in out and "McNemar" in out
+    assert "| Δ | p (Holm) |" in out and "Wilson score interval" in out and "McNemar" in out
+    assert "Verdict: unresolved: one seed per row" in out
 
 
 def test_the_sweep_is_one_parent_run_with_one_finished_child_per_row(workspace, interrupted_then_resumed):

@@ -519,8 +519,9 @@ def test_trials_side_by_side_split_training_and_decode_cpus_by_their_share():
 
 
 def test_checkpoint_uris_keep_their_scheme_and_load_through_pyarrow(tmp_path):
-    import torch
     from types import SimpleNamespace
+
+    import torch
 
     from pipelines.training.checkpoints import CHECKPOINT_FILE, checkpoint_location, load_checkpoint
 

@@ -128,7 +128,7 @@ def test_the_sweep_line_counts_trials_and_gives_an_eta_from_the_epochs_logged_si
     from pipelines.sweeps.progress import SweepProgress
 
     logged = {("3D", 0): 1, ("TSM", 0): 3}  # TSM logged 3 of its 4 epochs in an earlier invocation
-    progress = SweepProgress("demo", trials=3, epochs={"2D": 2, "3D": 2, "TSM": 4}, seeds=1, logged=lambda: logged)
+    progress = SweepProgress("demo", trials=3, epochs={"2D": 2, "3D": 2, "TSM": 4}, repeats=False, logged=lambda: logged)
     trials = [SimpleNamespace(trial_id=str(i), status=s, config={"row": row, "seed": 0}, last_result={})
               for i, (row, s) in enumerate([("2D", "PENDING"), ("3D", "PENDING"), ("TSM", "PENDING")])]
     for trial in trials:

@@ -4,8 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.data.annotations import (AnnotationError, VideoRecord, read_classes, read_dataset_folder,
-                                        read_generic_list, read_lines, write_dataset_folder)
+from pipelines.data.annotations import (
+    AnnotationError,
+    VideoRecord,
+    read_classes,
+    read_dataset_folder,
+    read_generic_list,
+    read_lines,
+    write_dataset_folder,
+)
 from pipelines.data.formats import kinetics_file_name, left_right_swap, read_kinetics_csv, read_ssv2
 
 

@@ -187,3 +187,33 @@ def test_real_videos_not_written_by_us_decode_in_every_mode(mode):
         assert len(views) == spec.views_per_video(mode)
         size = spec.output_size(mode)
         assert all(clip.shape == (8, size, size, 3) and clip.std() > 1 for clip, _ in views)
+
+
+def test_a_dataset_moved_to_another_folder_trains_on_the_same_clips(folder, tmp_path):
+    """Clips are seeded by a video's name within its dataset, never by where the folder lives:
+    a clone, CI's checkout or a moved dataset trains on the same frames and crops."""
+    import shutil
+
+    from pipelines.data.annotations import VideoRecord, read_dataset_folder, write_dataset_folder
+
+    here = tmp_path / "here"
+    (here / "videos").mkdir(parents=True)
+    records = [VideoRecord(numbered_video(here / "videos" / f"v{i}.mp4", 50), i % 2) for i in range(4)]
+    write_dataset_folder(here, ["a", "b"], {"train": records})
+    there = tmp_path / "somewhere" / "else"
+    shutil.copytree(here, there)
+    lists = [read_dataset_folder(root, "train") for root in (here, there)]
+    assert [r.key for r in lists[0].records] == [r.key for r in lists[1].records] == [f"videos/v{i}.mp4"
+                                                                                      for i in range(4)]
+    assert lists[0].paths != lists[1].paths
+    clips = {}
+    for name, videos in zip(("here", "there"), lists):
+        rows = video_rows(videos)
+        batch = {key: np.array([row[key] for row in rows], dtype=object if key in ("path", "key") else None)
+                 for key in rows[0]}
+        by_path = {k: v for k, v in batch.items() if k != "key"}  # what a row without its key would be
+        clips[name] = [run_udf(DecodeClips(SPEC, "train", DataHealth(4), epoch=e), batch)["clip"] for e in range(4)]
+        clips[name + " by path"] = [run_udf(DecodeClips(SPEC, "train", DataHealth(4), epoch=e), by_path)["clip"]
+                                    for e in range(4)]
+    assert all(np.array_equal(a, b) for a, b in zip(clips["here"], clips["there"]))
+    assert not all(np.array_equal(a, b) for a, b in zip(clips["here by path"], clips["there by path"]))

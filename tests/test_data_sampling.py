@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 
 from pipelines.data.crops import Crop, apply_crop, center_crop, three_crops, train_crop
-from pipelines.data.sampling import (ClipSpec, TooShortError, clip_rng, dense_indices, dense_test_indices, plan_views,
-                                     segment_indices, segment_test_indices)
+from pipelines.data.sampling import (
+    ClipSpec,
+    TooShortError,
+    clip_rng,
+    dense_indices,
+    dense_test_indices,
+    plan_views,
+    segment_indices,
+    segment_test_indices,
+)
 from pipelines.presets import clip_spec
 
 

@@ -7,8 +7,8 @@ import pytest
 from data_helpers import bad_files, numbered_video, video_list
 from pipelines.data.cache import cache_videos, should_cache
 from pipelines.data.dataset import DecodePool
-from pipelines.data.epochs import HELD_EPOCH
 from pipelines.data.decoding import decode_views
+from pipelines.data.epochs import HELD_EPOCH
 from pipelines.data.health import remote_tallies, remote_tally
 from pipelines.data.sampling import ClipSpec
 from pipelines.data.sources import CachedClips, StreamedClips

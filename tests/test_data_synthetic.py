@@ -1,6 +1,5 @@
 """The built-in temporal benchmark: what each class family guarantees, and the folder it writes."""
 import json
-
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,17 @@ import pytest
 import run
 from pipelines.data.annotations import read_dataset_folder
 from pipelines.data.decoding import open_video
-from pipelines.data.synthetic import CLASSES, REVERSED_OF, accuracy_by_group, class_names, render_video, write_synthetic
+from pipelines.data.folders import resolve_data
+from pipelines.data.manifest import file_hashes, fingerprint, mismatches
+from pipelines.data.synthetic import (
+    CLASSES,
+    REVERSED_OF,
+    SyntheticSpec,
+    accuracy_by_group,
+    class_names,
+    render_video,
+    write_synthetic,
+)
 from pipelines.data.synthetic.render import _Scene, _trajectory
 from pipelines.data.video_io import probe_size
 
@@ -85,25 +94,38 @@ def test_run_py_data_synth_writes_a_dataset_folder_of_h264_videos(tmp_path, caps
     assert len(open_video(record.path)) == 12 and probe_size(record.path) == (32, 32)
 
 
-def test_write_synthetic_is_reproducible_across_process_counts(tmp_path):
-    """The same seed renders the same frames and lists whatever the process count; the H.264
-    bytes are not promised (x264 gave different bytes for identical frames in about one file in
-    thirty between writes, measured), so decoded videos agree up to the codec's loss."""
+def test_the_benchmark_is_byte_identical_in_any_folder_and_with_any_process_count(tmp_path):
+    """The same spec gives the same bytes: frames drawn from (seed, class, index), single-threaded
+    x264, lists relative to the folder, nothing about where or when it was written."""
     one = write_synthetic(tmp_path / "a", videos_per_class=3, size=32, frames=8, seed=1, workers=1)
-    two = write_synthetic(tmp_path / "b", videos_per_class=3, size=32, frames=8, seed=1, workers=2)
+    two = write_synthetic(tmp_path / "elsewhere" / "deeper" / "b", videos_per_class=3, size=32, frames=8, seed=1,
+                          workers=2)
     assert one["videos"] == two["videos"] == 57
-    for split in ("train", "val", "test"):
-        a, b = read_dataset_folder(tmp_path / "a", split), read_dataset_folder(tmp_path / "b", split)
-        assert [Path(r.path).name for r in a.records] == [Path(r.path).name for r in b.records]
-        assert a.labels == b.labels
+    hashes = file_hashes(tmp_path / "a")
+    assert len(hashes) == 57 + 5  # the videos, classes.txt, three lists and synth.json
+    assert hashes == file_hashes(tmp_path / "elsewhere" / "deeper" / "b")
+    assert one["fingerprint"] == two["fingerprint"] == fingerprint(tmp_path / "a")
+    other_seed = write_synthetic(tmp_path / "c", videos_per_class=3, size=32, frames=8, seed=2, workers=1)
+    assert other_seed["fingerprint"] != one["fingerprint"]
     record = read_dataset_folder(tmp_path / "a", "val").records[7]
-    name = class_names()[record.label]
-    rendered = render_video(name, 32, 8, seed=[1, record.label, int(Path(record.path).stem.rsplit("_", 1)[1])])
-    decoded = [open_video(r.records[7].path).get_batch(list(range(8))).asnumpy().astype(int)
-               for r in (read_dataset_folder(tmp_path / d, "val") for d in ("a", "b"))]
-    for frames in decoded:
-        assert np.abs(frames - rendered).mean() < 4  # what crf 18 loses on a 32 px video
-    assert np.abs(decoded[0] - decoded[1]).mean() < 1.5
+    rendered = render_video(class_names()[record.label], 32, 8,
+                            seed=[1, record.label, int(Path(record.path).stem.rsplit("_", 1)[1])])
+    decoded = open_video(record.path).get_batch(list(range(8))).asnumpy().astype(int)
+    assert np.abs(decoded - rendered).mean() < 4  # what crf 18 loses on a 32 px video
+
+
+def test_a_reused_benchmark_that_differs_from_its_manifest_is_reported_and_written_again(tmp_path, caplog):
+    spec = SyntheticSpec(videos_per_class=3, size=32, frames=8, seed=1)
+    root = resolve_data("synthetic", str(tmp_path / "runs"), spec)
+    written = fingerprint(root)
+    video = root / read_dataset_folder(root, "train").records[0].key
+    video.write_bytes(video.read_bytes()[:-100])  # a truncated copy
+    (root / "stray.txt").write_text("not part of the benchmark")
+    assert mismatches(root) == sorted([video.relative_to(root).as_posix(), "stray.txt"])
+    with caplog.at_level("WARNING"):
+        assert resolve_data("synthetic", str(tmp_path / "runs"), spec) == root
+    assert "differs from its manifest (2 file(s)" in caplog.text
+    assert mismatches(root) == [] and fingerprint(root) == written and not (root / "stray.txt").exists()
 
 
 def test_accuracy_is_reported_per_family_and_group():

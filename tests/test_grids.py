@@ -5,7 +5,7 @@ import yaml
 import smallbig
 from pipelines.presets import preset
 from pipelines.sweeps.grids import PAPER_GRIDS, builtin_grids, load_grid
-from pipelines.sweeps.sweep import SweepContext, trial_config, trial_name
+from pipelines.sweeps.trials import SweepContext, trial_config, trial_name
 
 
 def test_every_builtin_grid_is_a_table_of_the_paper_with_its_row_names():
@@ -50,12 +50,12 @@ def test_a_yaml_grid_sweeps_any_experiment_field_and_model_option(tmp_path):
     ]}))
     grid = load_grid(str(path))
     assert grid.name == "lr" and grid.baseline.label == "low lr, avg pool"
-    context = SweepContext("s", grid, preset("laptop").to_dict(), 2, "parent", None)
+    context = SweepContext("s", grid, preset("laptop").to_dict(), True, "parent", None)
     config = trial_config(context, grid.rows[1], seed=1)
     assert config.model.name == "smallbig_r23_full" and config.optim.lr == 0.001
     assert config.model.options == {"base_width": 16, "pool_type": "avg"}  # the preset's options are kept
     assert config.run.seed == 1 and config.data.clip.seed == 1
-    assert config.run.name == trial_name("s", grid.rows[1], 1, 2) == "s.low_lr_avg_pool.seed1"
+    assert config.run.name == trial_name("s", grid.rows[1], 1, True) == "s.low_lr_avg_pool.seed1"
     assert trial_config(context, grid.rows[0], seed=0).run.seed == 0
 
 
@@ -82,7 +82,7 @@ def test_an_unknown_grid_name_lists_the_builtin_grids():
 def test_a_bad_value_in_a_grid_row_is_reported_with_its_row():
     grid = load_grid("design")
     bad = type(grid.rows[0])("bad", "smallbig_r23_full", {"optim.nesterov": True})
-    context = SweepContext("s", grid, preset("smoke").to_dict(), 1, "parent", None)
+    context = SweepContext("s", grid, preset("smoke").to_dict(), False, "parent", None)
     with pytest.raises(ValueError, match="row 'bad'.*optim.nesterov"):
         trial_config(context, bad, 0)
 

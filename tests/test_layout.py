@@ -13,7 +13,7 @@ LAYERS = [
     ("pipelines.storage",),
     ("pipelines.data",),
     ("pipelines.config", "pipelines.presets"),
-    ("pipelines.cluster", "pipelines.tracking"),
+    ("pipelines.cluster", "pipelines.tracking", "pipelines.ray_private"),
     ("pipelines.training",),
     ("pipelines.sweeps",),
     ("pipelines.cli",),  # the command line sits on top of every stage

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import smallbig
 from smallbig import PAPER_TABLES, build_model, count_gmacs, count_parameters, list_models
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,18 @@ import pytest
 import torch
 
 import smallbig
-from smallbig import (PEERS, FeatureGate, NonLocalBlock, TemporalAggregation, TemporalShift, build_model,
-                      count_gmacs, count_parameters, list_models, load_2d_weights)
+from smallbig import (
+    PEERS,
+    FeatureGate,
+    NonLocalBlock,
+    TemporalAggregation,
+    TemporalShift,
+    build_model,
+    count_gmacs,
+    count_parameters,
+    list_models,
+    load_2d_weights,
+)
 from torchvision_resnet import ResNet2d, randomize_norms
 
 ROOT = Path(__file__).resolve().parents[1]

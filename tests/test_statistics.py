@@ -10,8 +10,17 @@ import pytest
 
 from pipelines.data.synthetic import CLASSES
 from pipelines.sweeps.presentation import markdown, plot
-from pipelines.sweeps.statistics import (SIGNIFICANCE, SeedSpread, format_p, holm, mcnemar_exact, paired_test,
-                                         seed_interval, seed_test, wilson_interval)
+from pipelines.sweeps.statistics import (
+    SIGNIFICANCE,
+    SeedSpread,
+    format_p,
+    holm,
+    mcnemar_exact,
+    paired_test,
+    seed_interval,
+    seed_test,
+    wilson_interval,
+)
 from pipelines.sweeps.table import ResultRow, ResultsTable
 from pipelines.training.predictions import VideoPredictions
 

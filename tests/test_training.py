@@ -186,3 +186,26 @@ def test_the_same_seed_gives_the_same_metrics_run_after_run_cached_or_streamed(w
     fit(smoke(workspace, "same-seed-cached", **ONE_THREAD, **{"data.cache": "memory"}), run_test=False)
     # another run, on the other path: the same clips in the same order give the same numbers
     assert history("same-seed-cached") == history("streamed")
+
+
+@pytest.mark.slow
+def test_the_same_smoke_run_from_two_folders_logs_the_same_numbers(workspace):
+    """Two clones in different folders, each writing the built-in benchmark into its own storage
+    and tracking to its own MLflow store: the same bytes, the same clips, the same numbers."""
+    root, _ = workspace
+    original = os.environ["MLFLOW_TRACKING_URI"]
+    histories, fingerprints = [], []
+    for place in ("clone-a", "far/away/clone-b"):
+        storage = root / place / "runs"
+        storage.mkdir(parents=True)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{storage / 'mlflow.db'}"
+        try:
+            fit(preset("smoke").with_overrides({"run.storage": str(storage), "run.name": "from-a-clone",
+                                                "run.workers": 1, "data.cache": "memory"}), run_test=False)
+            histories.append(history("from-a-clone"))
+            fingerprints.append(mlflow_runs("from-a-clone")[1][0].data.tags["dataset_fingerprint"])
+        finally:
+            os.environ["MLFLOW_TRACKING_URI"] = original
+    assert fingerprints[0] == fingerprints[1] != "none"
+    assert len(histories[0]["train_loss"]) == 2  # both epochs
+    assert histories[0] == histories[1]

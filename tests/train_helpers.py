@@ -1,9 +1,13 @@
 """A small learnable dataset folder of real mp4 files, for the training tests."""
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from pipelines.data.annotations import VideoRecord, write_dataset_folder
 from pipelines.data.video_io import write_video
@@ -75,3 +79,26 @@ class PausePoints:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{run} did not reach {point} within {timeout:.0f} s")
             time.sleep(0.1)
+
+
+def stop_session(session: int, timeout: float = 60.0) -> None:
+    """Kill every process left in ``session`` (the invocation's own, started with it) and wait until
+    none is left. Its Ray worker processes lead process groups of their own: killing the driver's
+    group leaves them running until they notice their raylet gone."""
+    deadline = time.monotonic() + timeout
+    while left := [p.pid for p in psutil.process_iter(["status"])
+                   if p.info["status"] != psutil.STATUS_ZOMBIE and session_of(p.pid) == session]:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert time.monotonic() < deadline, f"processes {left} of session {session} outlived SIGKILL"
+        time.sleep(0.1)
+
+
+def session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None

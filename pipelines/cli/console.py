@@ -71,11 +71,11 @@ def log_path(storage: str, name: str) -> Path:
 
 def setup_console(log_file: Path, verbose: bool = False) -> Path:
     """This process's logging for a long command: the console as above, every record in ``log_file``."""
-    from pipelines.cluster import PROGRESS_LOGGER
-    from pipelines.training.reporting import ProgressBars
-
     import mlflow  # noqa: F401  (both set up their loggers when imported)
     import ray.data  # noqa: F401
+
+    from pipelines.cluster import PROGRESS_LOGGER
+    from pipelines.training.reporting import ProgressBars
 
     root = logging.getLogger()
     for handler in root.handlers[:]:  # run.py's basicConfig

@@ -51,14 +51,16 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     if args.list:
         print(describe(builtin_grids()))
         return 0
+    from pipelines.sweeps.race import SeedPlan
     from pipelines.sweeps.sweep import run_sweep
 
     grid = load_grid(args.grid)
+    SeedPlan.parse(args.seeds, args.budget, len(grid.rows))  # a bad --seeds or --budget stops before Ray starts
     config = experiment_from_args(args)
     name = args.name or f"{grid.name}-{config.preset}"
     start_quiet_ray(args, config.run.storage, name)
-    result = run_sweep(grid, config, name=name, seeds=args.seeds, max_concurrent=args.max_concurrent,
-                       verbose=args.verbose)
+    result = run_sweep(grid, config, name=name, seeds=args.seeds, budget=args.budget,
+                       max_concurrent=args.max_concurrent, verbose=args.verbose)
     print("\n" + result.markdown + "\n")
     for path in result.artifacts:
         print(f"wrote {path}")
@@ -123,7 +125,11 @@ def add_train(commands) -> None:
                           help="a built-in grid (see --list) or a YAML grid file (default: receptive_field)")
     ablation.add_argument("--list", action="store_true", help="print every built-in grid with its rows")
     add_experiment_flags(ablation, sorted(PRESETS), skip=("--model", "--init-2d"))
-    ablation.add_argument("--seeds", type=int, default=1, help="repeat every row with this many seeds")
+    ablation.add_argument("--seeds", default="1", metavar="N|auto",
+                          help="train every row with N seeds, or 'auto': race seeds until one row is separated "
+                               "from the rest or --budget is spent (default: 1)")
+    ablation.add_argument("--budget", type=int, metavar="TRIALS",
+                          help="with --seeds auto: at most this many trials (default: 3 per row)")
     ablation.add_argument("--max-concurrent", type=int, help="trials at a time (default: what the cluster holds)")
     ablation.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     ablation.add_argument("--verbose", action="store_true",

@@ -20,11 +20,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .health import DataHealth, TooManyBadVideos
 from .crops import apply_crop
+from .health import DataHealth, TooManyBadVideos
 from .sampling import ClipSpec, TooShortError, clip_rng, plan_clips, plan_crops
-from .video_io import (DECORD_EXACT_CODECS, DECORD_EXACT_CONTAINERS, PyAVReader, decord_misreads,
-                       frames_pyav_decodes, probe_size, read_frames_pyav)
+from .video_io import (
+    DECORD_EXACT_CODECS,
+    DECORD_EXACT_CONTAINERS,
+    PyAVReader,
+    decord_misreads,
+    frames_pyav_decodes,
+    probe_size,
+    read_frames_pyav,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from typing import Sequence
 
 from .annotations import AnnotationError, VideoList, VideoRecord
 
-
 # ---------------------------------------------------------------- Kinetics-400
 
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")

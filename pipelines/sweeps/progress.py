@@ -19,9 +19,9 @@ from ray.tune import Callback
 log = logging.getLogger(__name__)
 
 
-def trial_label(row: str, seed: int, seeds: int) -> str:
+def trial_label(row: str, seed: int, repeats: bool) -> str:
     """What the console calls a trial: its row, and its seed when rows repeat."""
-    return f"{row} seed{seed}" if seeds > 1 else row
+    return f"{row} seed{seed}" if repeats else row
 
 
 def duration(seconds: float) -> str:
@@ -61,9 +61,9 @@ class SweepProgress(Callback):
     (``sweep.make_tuner``) and everything here starts again in :meth:`setup`.
     """
 
-    def __init__(self, name: str, trials: int, epochs: dict[str, int], seeds: int,
+    def __init__(self, name: str, trials: int, epochs: dict[str, int], repeats: bool,
                  logged: Callable[[], dict[tuple[str, int], int]] | None = None) -> None:
-        self.name, self.trials, self.epochs, self.seeds, self.logged = name, trials, epochs, seeds, logged
+        self.name, self.trials, self.epochs, self.repeats, self.logged = name, trials, epochs, repeats, logged
         self.start = time.monotonic()
         self.work: dict[str, float] = {}  # trial id -> share of its work done in this invocation
         self.before: dict[str, int] = {}  # trial id -> epochs it had logged when this invocation started it
@@ -72,7 +72,7 @@ class SweepProgress(Callback):
         self.start, self.work, self.before = time.monotonic(), {}, {}
 
     def label(self, trial) -> str:
-        return trial_label(str(trial.config.get("row")), int(trial.config.get("seed", 0)), self.seeds)
+        return trial_label(str(trial.config.get("row")), int(trial.config.get("seed", 0)), self.repeats)
 
     def count_logged(self, trials: list, started=None) -> None:
         """Each running trial's share of its epochs logged in this invocation (``started``: the

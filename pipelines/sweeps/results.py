@@ -23,11 +23,13 @@ LOGGED_METRICS = ("val_top1", "test_top1", "test_top5", "test_top1_family_A", "t
 
 
 def collect_results(client, experiment_id: str, parent_run_id: str, grid: Grid,
-                    base: ExperimentConfig) -> ResultsTable:
-    """The table of a sweep from its finished MLflow child runs (rows in the grid's order)."""
+                    base: ExperimentConfig, seeds: dict[str, int] | None = None) -> ResultsTable:
+    """The table of a sweep from its finished MLflow child runs (rows in the grid's order);
+    ``seeds``, when given, keeps each row's first ``seeds[row]`` seeds only (a race's rounds so far)."""
     runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
                               max_results=5000)
-    finished = [r for r in runs if r.info.status == "FINISHED" and r.data.tags.get("grid") == grid.name]
+    finished = [r for r in runs if r.info.status == "FINISHED" and r.data.tags.get("grid") == grid.name
+                and (seeds is None or int(r.data.tags.get("seed", 0)) < seeds.get(r.data.tags.get("row"), 0))]
     rows = []
     for grid_row in grid.rows:
         mine = [r for r in finished if r.data.tags.get("row") == grid_row.label]

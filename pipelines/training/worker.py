@@ -15,6 +15,7 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass
+
 import torch
 
 from ..cluster import console_logging
