@@ -11,7 +11,7 @@ al., GECCO 2002; López-Ibáñez et al., 2016) and Optuna's ``WilcoxonPruner`` s
 3. the race ends when one row is separated from every other (the question is answered), or
    when the next round would exceed the budget of trials (default 3x the rows).
 
-What is taken from each, and what is not, is in ``docs/results.md``. Each decision is a pure
+What is taken from each, and what is not, is in ``docs/statistics.md``. Each decision is a pure
 function of the finished trials of the rounds before it, so a race that is stopped and run
 again replays the same rounds, reusing every finished trial, and goes on where it stopped.
 """

@@ -13,7 +13,7 @@ order, clips). Every row is tested on the same videos, so rows are compared vide
   spread), divided by the row's seeds; plus the spread between test videos of the (seed-
   averaged) outcome, divided by the videos. A difference between rows takes both rows' seed
   parts and the video part of their paired differences. Intervals and tests use Student's t
-  with the pooled seed spread's degrees of freedom. ``docs/results.md`` gives the reasoning
+  with the pooled seed spread's degrees of freedom. ``docs/statistics.md`` gives the reasoning
   and the simulation that checks it (coverage and false positives; ``tests/test_statistics.py``).
 - **Many tests**: every p-value in a table gets a Holm-adjusted companion over all of the
   table's tests (statsmodels), and a difference is marked only when that stays below 1%.
