@@ -17,6 +17,11 @@ order one switch every path on.
 Why float64: an invariant model's two outputs then agree to ~1e-15 (rounding only), while a
 model that sees time differs by 1e-3..1e-1 on random clips, so a tolerance of 1e-9 separates
 the two with many orders of magnitude to spare on either side.
+
+Two guards keep the check honest. A model whose output does not depend on its input at all
+gives the same logits for a clip and its reversal too; it is compared on a second, unrelated
+clip and reported as ignoring its input, never as time-symmetric. And the weights are drawn
+from ``seed``, so the same model prints the same difference on every run.
 """
 from __future__ import annotations
 
@@ -45,12 +50,15 @@ class ReversalCheck:
     tolerance: float
     input_shape: tuple[int, ...]  # (N, C, T, H, W)
     dtype: str = "float64"
+    ignores_input: bool = False  # the same logits for an unrelated clip: the check says nothing about time
 
     def to_dict(self) -> dict:
         return {**asdict(self), "input_shape": list(self.input_shape)}
 
     def summary(self) -> str:
-        verdict = ("invariant: it cannot tell a clip from its reversal" if self.invariant
+        verdict = ("its output does not depend on its input, so reversing a clip cannot change it either: "
+                   "neither time-symmetric nor order-aware" if self.ignores_input
+                   else "invariant: it cannot tell a clip from its reversal" if self.invariant
                    else "not invariant: it can tell a clip from its reversal")
         shape = "x".join(str(d) for d in self.input_shape)
         return (f"{self.model}: {verdict}\n"
@@ -107,11 +115,24 @@ def sees_time(forward: torch.Tensor, backward: torch.Tensor, relative: float = S
 
 def check_reversal(name: str, *, clip: torch.Tensor | None = None, num_classes: int = 5, frames: int = 8,
                    size: int = 32, seed: int = 0, **options) -> ReversalCheck:
-    """Build registered model ``name`` (with ``options``), activate it and compare both orders of a clip."""
+    """Build registered model ``name`` (with ``options``; weights drawn from ``seed``), activate it
+    and compare both orders of a clip."""
     clip = random_clip(frames=frames, size=size) if clip is None else clip
-    model = activate(build_model(name, num_classes=num_classes, num_frames=clip.shape[2], **options), seed)
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        torch.manual_seed(seed)
+        model = build_model(name, num_classes=num_classes, num_frames=clip.shape[2], **options)
+    return check_model(model, name, clip, seed)
+
+
+def check_model(model: nn.Module, name: str, clip: torch.Tensor, seed: int = 0) -> ReversalCheck:
+    """:func:`check_reversal` for a model already built: activated, then both orders of ``clip``
+    and, to tell symmetry from deafness, an unrelated clip of the same shape."""
+    model = activate(model, seed)
     forward, backward = logits_both_ways(model, clip)
-    return ReversalCheck(model=name, invariant=is_invariant(forward, backward),
+    batch, _, frames, height, _ = clip.shape
+    other, _ = logits_both_ways(model, random_clip(batch=batch, frames=frames, size=height, seed=seed + 7))
+    ignores_input = is_invariant(forward, other)
+    return ReversalCheck(model=name, invariant=is_invariant(forward, backward) and not ignores_input,
                          max_abs_diff=float((forward - backward).abs().max()),
                          max_abs_logit=float(forward.abs().max()), tolerance=TOLERANCE,
-                         input_shape=tuple(clip.shape))
+                         input_shape=tuple(clip.shape), ignores_input=ignores_input)

@@ -17,7 +17,15 @@ import pytest
 import torch
 
 from smallbig import build_model, list_models
-from smallbig.reversal import activate, check_reversal, is_invariant, logits_both_ways, random_clip, sees_time
+from smallbig.reversal import (
+    activate,
+    check_model,
+    check_reversal,
+    is_invariant,
+    logits_both_ways,
+    random_clip,
+    sees_time,
+)
 
 CLIP = torch.randn(2, 3, 8, 48, 48, generator=torch.Generator().manual_seed(1))
 SMALL_CLIP = random_clip(batch=1, frames=8, size=32, seed=2)
@@ -70,3 +78,33 @@ def test_the_check_reports_rounding_for_an_invariant_model_and_a_real_difference
     assert invariant.max_abs_diff < 1e-12 * (1 + invariant.max_abs_logit)  # rounding, relative to the logits
     assert not order_aware.invariant and order_aware.max_abs_diff > 1e-4 * order_aware.max_abs_logit
     assert invariant.input_shape == (1, 3, 8, 32, 32)
+
+
+class _Deaf(torch.nn.Module):
+    """Logits that do not depend on the clip at all."""
+
+    def __init__(self):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.randn(1, 5))
+
+    def forward(self, clip):
+        return self.logits.expand(clip.shape[0], -1) + 0 * clip.mean()
+
+
+def test_a_model_that_ignores_its_input_is_reported_as_such_not_as_time_symmetric():
+    check = check_model(_Deaf(), "deaf", SMALL_CLIP)
+    assert check.ignores_input and not check.invariant
+    assert "does not depend on its input" in check.summary()
+    symmetric = check_reversal("smallbig_r23_full", base_width=16)
+    assert symmetric.invariant and not symmetric.ignores_input
+
+
+def test_the_printed_difference_is_the_same_run_to_run_and_leaves_the_callers_random_state_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = check_reversal("r23_3d", base_width=16)
+    assert torch.equal(torch.rand(1), expected_next)  # the caller's generator was not advanced
+    second = check_reversal("r23_3d", base_width=16)
+    assert first.max_abs_diff == second.max_abs_diff > 0
+    assert check_reversal("r23_3d", base_width=16, seed=1).max_abs_diff != first.max_abs_diff
