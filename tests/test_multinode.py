@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from data_helpers import skip_or_fail_in_ci
 from train_helpers import write_tiny_dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -137,7 +138,7 @@ def cluster():
         try:
             wait_for("ray head", lambda: get_json(f"{dashboard_url}/api/version"), 90, [head])
         except (RuntimeError, TimeoutError) as error:
-            pytest.skip(f"cannot start a Ray head here ({error}):\n{local.log('head')}")
+            skip_or_fail_in_ci(f"cannot start a Ray head here ({error}):\n{local.log('head')}")
         # Its own temp folder, as on a machine of its own: two nodes sharing one would share
         # (and delete each other's) unpacked working directories.
         # Two CPUs: one decode actor each for two sweep trials side by side.
