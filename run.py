@@ -24,6 +24,8 @@ from pipelines.cli.models import add_flops
 from pipelines.cli.reversal import add_reversal
 from pipelines.cli.tools import add_tools
 from pipelines.cli.training import add_checkpoint_commands, add_train, experiment_from_args
+from pipelines.errors import UsageError
+from smallbig.errors import ModelError
 
 __all__ = ["build_parser", "experiment_from_args", "main"]
 
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return args.func(args)
-    except (ValueError, KeyError) as error:
+    except (UsageError, ModelError) as error:  # what was asked cannot be done: one line; a bug keeps its traceback
         print(f"error: {error.args[0] if error.args else error}", file=sys.stderr)
         return 2
 

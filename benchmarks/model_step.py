@@ -22,6 +22,7 @@ from contextlib import nullcontext
 import torch
 
 import smallbig
+from pipelines.errors import UsageError
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -80,9 +81,9 @@ def measure(baseline: str = "r23_2d", candidate: str = "smallbig_r23_full", *, b
     """Median forward+backward time of both models on the same input, their ratios and FLOP rates."""
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here")
+        raise UsageError("--device cuda: no CUDA device is available here")
     if amp not in AMP_DTYPES:
-        raise ValueError(f"--amp {amp!r}: expected one of {sorted(AMP_DTYPES)}")
+        raise UsageError(f"--amp {amp!r}: expected one of {sorted(AMP_DTYPES)}")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     fmt = torch.channels_last_3d if memory_format == "channels_last" else torch.contiguous_format

@@ -17,6 +17,7 @@ import time
 import torch
 
 from pipelines.data.batches import ClipBatch
+from pipelines.errors import UsageError
 from pipelines.training.step import cosine_with_warmup, train_epoch
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -44,7 +45,7 @@ def measure(model_name: str = "smallbig_r50_full", *, device: str = "cpu", amp: 
 
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here")
+        raise UsageError("--device cuda: no CUDA device is available here")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     dtype = AMP_DTYPES[amp]

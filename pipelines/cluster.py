@@ -24,6 +24,7 @@ import sys
 
 from .config import ExperimentConfig
 from .data.dataset import DecodePool
+from .errors import UsageError
 
 # Node label of the CPU nodes meant for decoding (set on the CPU worker types in cluster/).
 DECODE_LABEL = {"smallbig/role": "decode"}
@@ -129,7 +130,7 @@ def fit_decode_pool(train_workers: int = 0, cpus_per_worker: float = 1.0, cluste
         return DecodePool(1.0, 1, int(math.floor(free + 1e-9)), batch_size)
     if free > 0:
         return DecodePool(round(free / 2, 3), 1, 2, batch_size)
-    raise ValueError(f"no CPU left for decoding: {cluster_cpus:g} CPUs, {train_workers} training "
+    raise UsageError(f"no CPU left for decoding: {cluster_cpus:g} CPUs, {train_workers} training "
                      f"workers x {cpus_per_worker:g}; give the workers fewer CPUs")
 
 

@@ -13,10 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .data.cache import CACHE_MODES
 from .data.sampling import ClipSpec
 from .data.synthetic import SyntheticSpec
+from .errors import UsageError
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """An enumerated field takes one of its values, checked when the config is built (a typo
+    must stop the run, not quietly pick another branch)."""
+    if value not in choices:
+        raise UsageError(f"{name} {value!r}: expected one of {', '.join(choices)}")
 
 
 @dataclass
@@ -37,6 +46,9 @@ class DataSection:
     max_bad_fraction: float = 0.05
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)  # the built-in benchmark's size
 
+    def __post_init__(self) -> None:
+        _check_choice("cache", self.cache, CACHE_MODES)
+
 
 @dataclass
 class OptimSection:
@@ -50,6 +62,9 @@ class OptimSection:
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
     amp: str = "auto"  # auto: bf16 on a GPU that has it, else fp16 with a GradScaler; full precision on CPU
+
+    def __post_init__(self) -> None:
+        _check_choice("amp", self.amp, AMP_MODES)
 
     def scaled_lr(self, global_batch: int) -> float:
         """The linear scaling rule: lr grows with the global batch."""
@@ -74,7 +89,7 @@ class RunSection:
 
     def __post_init__(self) -> None:
         if not isinstance(self.threads, int) or self.threads < 1:
-            raise ValueError(f"run.threads: {self.threads!r} (expected an integer >= 1)")
+            raise UsageError(f"threads {self.threads!r}: expected an integer >= 1")
 
 
 @dataclass
@@ -99,7 +114,7 @@ class ExperimentConfig:
             node, keys = data, dotted.split(".")
             for depth, key in enumerate(keys[:-1]):
                 if not isinstance(node.get(key), dict):
-                    raise ValueError(f"{source}: {dotted!r}: {'.'.join(keys[:depth + 1])!r} is not a section")
+                    raise UsageError(f"{source}: {dotted!r}: {'.'.join(keys[:depth + 1])!r} is not a section")
                 node = node[key]
             node[keys[-1]] = value
         return ExperimentConfig.from_dict(data, source)
@@ -124,12 +139,12 @@ def _to_plain(value):
 def _from_plain(cls, data: dict, source: str, path: str = ""):
     """``cls`` from nested dicts; a field whose type is a dataclass is built from its dict in turn."""
     if not isinstance(data, dict):
-        raise ValueError(f"{source}: {path or 'top level'} must be a mapping, got {type(data).__name__}")
+        raise UsageError(f"{source}: {path or 'top level'} must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"{path}." if path else ""
-        raise ValueError(f"{source}: unknown key(s) {[where + k for k in unknown]}; "
+        raise UsageError(f"{source}: unknown key(s) {[where + k for k in unknown]}; "
                          f"valid keys{' in ' + path if path else ''}: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -140,7 +155,7 @@ def _from_plain(cls, data: dict, source: str, path: str = ""):
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: {path or 'config'}: {error}") from None
+        raise UsageError(f"{source}: {path or 'config'}: {error}") from None
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -151,9 +166,9 @@ def load_yaml(path: str | Path) -> dict:
         with open(path) as handle:
             data = yaml.safe_load(handle) or {}
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML: {error}") from None
+        raise UsageError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+        raise UsageError(f"{path}: expected a mapping at the top level")
     return _dotted(data)
 
 
@@ -175,7 +190,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set {pair!r}: expected key=value")
+            raise UsageError(f"--set {pair!r}: expected key=value")
         options[key.strip()] = yaml.safe_load(value)
     return options
 

@@ -11,6 +11,7 @@ import dataclasses
 from .config import DataSection, ExperimentConfig, ModelSection, OptimSection, RunSection
 from .data.sampling import ClipSpec
 from .data.synthetic import SyntheticSpec, flip_label_map
+from .errors import UsageError
 
 
 def clip_spec(preset: str, **overrides) -> ClipSpec:
@@ -33,7 +34,7 @@ def clip_spec(preset: str, **overrides) -> ClipSpec:
         base = ClipSpec(frames=8, sampler="dense", stride=2, crop=28, train_short=(32, 36), eval_short=32,
                         test_short=32, test_clips=1, test_crops=1, flip=True, flip_label_map=flip_label_map())
     else:
-        raise ValueError(f"unknown clip preset {preset!r}; expected kinetics, ssv2 or synthetic")
+        raise UsageError(f"unknown clip preset {preset!r}; expected kinetics, ssv2 or synthetic")
     return dataclasses.replace(base, **overrides) if overrides else base
 
 
@@ -99,4 +100,4 @@ def preset(name: str) -> ExperimentConfig:
     try:
         return PRESETS[name]()
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        raise UsageError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None

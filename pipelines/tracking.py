@@ -14,6 +14,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from . import storage as storage_rules
+from .errors import UsageError
 
 RUN_NAME_TAG = "mlflow.runName"
 # MLflow 3's UI opens an experiment by its kind; untagged, it guesses GenAI and shows empty trace
@@ -51,7 +52,7 @@ def check_store_reachable(uri: str, nodes: int) -> None:
     ``sqlite:`` or ``file:`` path is a different (or no) file: its metrics would be lost.
     """
     if nodes > 1 and not is_server(uri) and not uri.startswith("databricks"):
-        raise ValueError(f"MLflow store {uri!r} is a file on this node, but the cluster has {nodes} nodes; "
+        raise UsageError(f"MLflow store {uri!r} is a file on this node, but the cluster has {nodes} nodes; "
                          f"set MLFLOW_TRACKING_URI to a tracking server that every node can reach "
                          f"(see cluster/README.md)")
 

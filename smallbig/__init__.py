@@ -10,6 +10,7 @@ from .blocks import BlockSpec, Bottleneck
 from .blvnet import BigLittleVideoNet
 from .config import ModelConfig
 from .counting import count_gmacs, count_parameters
+from .errors import ModelError, UnknownModel
 from .inflation import LoadReport, load_2d_weights
 from .paper import PAPER_TABLES, PaperRow, PaperTable
 from .peers import PEERS
@@ -23,6 +24,7 @@ from .units import ExtraUnit, SmallBigUnit, ViewOptions
 
 __all__ = [
     "BigLittleVideoNet", "BlockSpec", "Bottleneck", "ExtraUnit", "FeatureGate", "LoadReport", "ModelConfig",
+    "ModelError", "UnknownModel",
     "NonLocalBlock", "PAPER_TABLES", "PEERS", "PaperRow", "PaperTable", "PoolSize", "ReversalCheck", "S3D",
     "SepConv3d", "SmallBigUnit", "StageSpec", "ViewOptions", "TemporalAggregation", "TemporalShift", "VideoResNet",
     "build_model", "check_reversal", "count_gmacs", "count_parameters", "get_entry", "list_models",

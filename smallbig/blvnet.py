@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import EXPANSION, BlockSpec, Bottleneck
+from .errors import ModelError
 from .layers import norm3d, video_conv
 from .resnet import DEPTHS, WIDTHS, ClipClassifier, Stem
 from .temporal import TemporalAggregation
@@ -111,7 +112,7 @@ class BigLittleVideoNet(ClipClassifier):
                  beta: int = 4, dropout: float = 0.0) -> None:
         super().__init__()
         if depth not in DEPTHS:
-            raise ValueError(f"depth {depth}: expected one of {sorted(DEPTHS)}")
+            raise ModelError(f"depth {depth}: expected one of {sorted(DEPTHS)}")
         widths = [w * base_width // WIDTHS[0] for w in WIDTHS]
         self.depth, self.blocks = depth, DEPTHS[depth]
         self.stem = Stem(widths[0], max_pool=False)

@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from .blocks import BlockSpec
+from .errors import ModelError
 from .pools import POOL_TYPES, PoolSize
 from .resnet import DEPTHS, STAGES, StageSpec, resnet_stages
 from .temporal import TEMPORAL_MODULES
@@ -21,7 +22,7 @@ def _stage_tuple(name: str, value) -> tuple[str, ...]:
     stages = tuple(value)
     bad = [s for s in stages if s not in STAGES]
     if bad:
-        raise ValueError(f"{name}: unknown stage(s) {bad}; expected names from {STAGES}")
+        raise ModelError(f"{name}: unknown stage(s) {bad}; expected names from {STAGES}")
     return stages
 
 
@@ -30,7 +31,7 @@ def _big_views(value) -> tuple[str | None, str | None, str | None]:
         value = value.replace(" ", "").split(",")
     views = tuple(None if v in (None, "", "none", "None", "-") else str(PoolSize.parse(v)) for v in value)
     if len(views) != 3:
-        raise ValueError(f"big_views: expected one entry per bottleneck layer (3), got {len(views)}")
+        raise ModelError(f"big_views: expected one entry per bottleneck layer (3), got {len(views)}")
     return views
 
 
@@ -72,7 +73,7 @@ class ModelConfig:
             object.__setattr__(self, name, value)
 
         if self.depth not in DEPTHS:
-            raise ValueError(f"depth: {self.depth} is not one of {sorted(DEPTHS)}")
+            raise ModelError(f"depth: {self.depth} is not one of {sorted(DEPTHS)}")
         put("smallbig_stages", _stage_tuple("smallbig_stages", self.smallbig_stages))
         put("temporal_stages", _stage_tuple("temporal_stages", self.temporal_stages))
         put("temporal_module_stages", _stage_tuple("temporal_module_stages", self.temporal_module_stages))
@@ -88,13 +89,13 @@ class ModelConfig:
                   ("temporal_module", self.temporal_module, (None,) + TEMPORAL_MODULES)]
         for name, value, allowed in checks:
             if value not in allowed:
-                raise ValueError(f"{name}: {value!r} is not one of {allowed}")
+                raise ModelError(f"{name}: {value!r} is not one of {allowed}")
         if self.base_width < 4:
-            raise ValueError(f"base_width: {self.base_width} is too small (the extra unit divides by 4)")
+            raise ModelError(f"base_width: {self.base_width} is too small (the extra unit divides by 4)")
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
-            raise ValueError(f"temporal_kernel: {self.temporal_kernel} must be a positive odd number")
+            raise ModelError(f"temporal_kernel: {self.temporal_kernel} must be a positive odd number")
         if self.nonlocal_every < 1:
-            raise ValueError(f"nonlocal_every: {self.nonlocal_every} must be at least 1")
+            raise ModelError(f"nonlocal_every: {self.nonlocal_every} must be at least 1")
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -104,7 +105,7 @@ class ModelConfig:
         """A copy with some options changed; unknown option names are an error that lists the valid ones."""
         unknown = sorted(set(overrides) - set(self.option_names()))
         if unknown:
-            raise ValueError(f"unknown model option(s) {unknown}; valid options: {self.option_names()}")
+            raise ModelError(f"unknown model option(s) {unknown}; valid options: {self.option_names()}")
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict:

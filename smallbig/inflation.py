@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .errors import ModelError
+
 _TORCHVISION_TO_OURS = (
     (re.compile(r"^conv1\."), "stem.conv."),
     (re.compile(r"^bn1\."), "stem.norm."),
@@ -63,7 +65,7 @@ def load_2d_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
     """
     reason = getattr(model, "no_2d_inflation", None)
     if reason:
-        raise ValueError(f"{type(model).__name__} cannot be initialised from a 2D ResNet: {reason}")
+        raise ModelError(f"{type(model).__name__} cannot be initialised from a 2D ResNet: {reason}")
     target = model.state_dict()
     depth_of = {}
     for key in target:
@@ -115,7 +117,7 @@ def load_2d_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
         else:
             problems.append(f"{key}: not in the 2D checkpoint")
     if problems and strict:
-        raise ValueError("2D weights do not fit the model:\n  " + "\n  ".join(problems[:20])
+        raise ModelError("2D weights do not fit the model:\n  " + "\n  ".join(problems[:20])
                          + ("\n  ..." if len(problems) > 20 else "") + "\n(pass strict=False to load what fits)")
     report.skipped.update({p.split(":")[0]: "did not fit" for p in problems})
     model.load_state_dict(new_state)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .blvnet import BigLittleVideoNet
 from .config import ALL_SMALLBIG_STAGES, ModelConfig
+from .errors import ModelError
 from .registry import register_config, register_model
 from .s3d import S3D
 
@@ -25,7 +26,7 @@ NONLOCAL_STAGES = ("res3", "res4")
 def _checked(name: str, options: dict, allowed: tuple[str, ...]) -> dict:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown model option(s) {unknown} for {name}; valid options: {sorted(allowed)}")
+        raise ModelError(f"unknown model option(s) {unknown} for {name}; valid options: {sorted(allowed)}")
     return options
 
 

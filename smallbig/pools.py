@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ModelError
+
 POOL_TYPES = ("max", "avg")
 _POOL_SIZE = re.compile(r"^(T|\d+)x(\d+)x(\d+)$")
 
@@ -30,12 +32,12 @@ class PoolSize:
         """Read ``"3x3x3"`` or ``"Tx3x3"`` (T = every frame of the clip)."""
         match = _POOL_SIZE.match(str(text).strip())
         if not match:
-            raise ValueError(f"big-view pool {text!r}: expected 'TxHxW' such as '3x3x3' or 'Tx3x3'")
+            raise ModelError(f"big-view pool {text!r}: expected 'TxHxW' such as '3x3x3' or 'Tx3x3'")
         frames = None if match.group(1) == "T" else int(match.group(1))
         size = cls(frames, int(match.group(2)), int(match.group(3)))
         for extent in (size.frames or 1, size.height, size.width):
             if extent < 1 or extent % 2 == 0:
-                raise ValueError(f"big-view pool {text!r}: sizes must be odd so the view is centred")
+                raise ModelError(f"big-view pool {text!r}: sizes must be odd so the view is centred")
         return size
 
     def __str__(self) -> str:
@@ -48,7 +50,7 @@ class CentredPool(nn.Module):
     def __init__(self, size: tuple[int, int, int], pool_type: str = "max") -> None:
         super().__init__()
         if pool_type not in POOL_TYPES:
-            raise ValueError(f"pool_type {pool_type!r}: expected one of {POOL_TYPES}")
+            raise ModelError(f"pool_type {pool_type!r}: expected one of {POOL_TYPES}")
         self.size = tuple(size)
         self.padding = tuple(k // 2 for k in self.size)
         self.pool_type = pool_type

@@ -8,6 +8,7 @@ from typing import Callable
 from torch import nn
 
 from .config import ModelConfig
+from .errors import ModelError, UnknownModel
 from .resnet import VideoResNet
 
 
@@ -55,14 +56,14 @@ def get_entry(name: str) -> Entry:
         return _REGISTRY[name]
     except KeyError:
         close = [n for n in _REGISTRY if name.split("_")[0] in n][:8]
-        raise KeyError(f"unknown model {name!r}; e.g. {close or list_models()[:8]} (see list_models())") from None
+        raise UnknownModel(f"unknown model {name!r}; e.g. {close or list_models()[:8]} (see list_models())") from None
 
 
 def model_config(name: str, **options) -> ModelConfig:
     """The options a registered variant is built from, with ``options`` overriding them."""
     entry = get_entry(name)
     if entry.config is None:
-        raise ValueError(f"model {name!r} is not a configurable video ResNet")
+        raise ModelError(f"model {name!r} is not a configurable video ResNet")
     return entry.config.replace(**options)
 
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from .blocks import EXPANSION, PLAIN_2D, BlockSpec, Bottleneck
+from .errors import ModelError
 from .layers import norm3d, video_conv
 
 STAGES = ("res2", "res3", "res4", "res5")
@@ -37,11 +38,11 @@ def resnet_stages(depth: int, blocks: dict[str, BlockSpec] | None = None, base_w
     """Stage specs for R23/R50/R101; ``blocks`` maps a stage name (res2..res5) to its block,
     ``nonlocal_every`` a stage name to its non-local spacing (see ``StageSpec``)."""
     if depth not in DEPTHS:
-        raise ValueError(f"depth {depth}: expected one of {sorted(DEPTHS)}")
+        raise ModelError(f"depth {depth}: expected one of {sorted(DEPTHS)}")
     blocks, nonlocal_every = blocks or {}, nonlocal_every or {}
     unknown = (set(blocks) | set(nonlocal_every)) - set(STAGES)
     if unknown:
-        raise ValueError(f"unknown stage(s) {sorted(unknown)}: expected names from {STAGES}")
+        raise ModelError(f"unknown stage(s) {sorted(unknown)}: expected names from {STAGES}")
     return [
         StageSpec(n, width * base_width // WIDTHS[0], 1 if name == "res2" else 2, blocks.get(name, PLAIN_2D),
                   nonlocal_every.get(name, 0))

@@ -27,6 +27,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from .errors import ModelError
 from .layers import norm3d, video_conv
 from .resnet import ClipClassifier
 
@@ -98,7 +99,7 @@ class S3D(ClipClassifier):
                  dropout: float = 0.0) -> None:
         super().__init__()
         if base_width < 4:
-            raise ValueError(f"base_width: {base_width} is too small for S3D's narrowest branch")
+            raise ModelError(f"base_width: {base_width} is too small for S3D's narrowest branch")
 
         def width(channels: int) -> int:
             return max(1, round(channels * base_width / 64))

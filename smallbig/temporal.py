@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ModelError
 from .layers import norm3d, video_conv
 
 TEMPORAL_MODULES = ("tsm", "tam")
@@ -36,7 +37,7 @@ class TemporalShift(nn.Module):
     def __init__(self, fold_div: int = 8) -> None:
         super().__init__()
         if fold_div < 2:
-            raise ValueError(f"fold_div {fold_div}: at least 2 (two folds are shifted)")
+            raise ModelError(f"fold_div {fold_div}: at least 2 (two folds are shifted)")
         self.fold_div = fold_div
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +65,7 @@ class TemporalAggregation(nn.Module):
     def __init__(self, channels: int, kernel: int = 3, *, relu: bool = True) -> None:
         super().__init__()
         if kernel < 1 or kernel % 2 == 0:
-            raise ValueError(f"TAM kernel {kernel}: a positive odd number of frames")
+            raise ModelError(f"TAM kernel {kernel}: a positive odd number of frames")
         self.conv = nn.Conv3d(channels, channels, (kernel, 1, 1), padding=(kernel // 2, 0, 0),
                               groups=channels, bias=False)
         nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
@@ -89,7 +90,7 @@ def make_temporal_module(kind: str | None, channels: int) -> nn.Module | None:
         return TemporalShift()
     if kind == "tam":
         return TemporalAggregation(channels)
-    raise ValueError(f"temporal module {kind!r}: expected one of {TEMPORAL_MODULES}")
+    raise ModelError(f"temporal module {kind!r}: expected one of {TEMPORAL_MODULES}")
 
 
 class NonLocalBlock(nn.Module):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .errors import ModelError
 from .layers import norm3d, video_conv
 from .pools import PoolSize, make_big_view_pool
 
@@ -31,7 +32,7 @@ class ViewOptions:
 
     def __post_init__(self) -> None:
         if self.norm not in NORM_MODES:
-            raise ValueError(f"norm {self.norm!r}: expected one of {NORM_MODES}")
+            raise ModelError(f"norm {self.norm!r}: expected one of {NORM_MODES}")
 
 
 class SmallBigUnit(nn.Module):
@@ -117,7 +118,7 @@ class ExtraUnit(nn.Module):
                  zero_init: bool = True) -> None:
         super().__init__()
         if form not in EXTRA_UNIT_FORMS:
-            raise ValueError(f"extra_unit {form!r}: expected one of {EXTRA_UNIT_FORMS}")
+            raise ModelError(f"extra_unit {form!r}: expected one of {EXTRA_UNIT_FORMS}")
         self.form = form
         hidden = channels // reduction
         self.reduce = video_conv(channels, hidden)

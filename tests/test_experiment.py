@@ -3,6 +3,7 @@ import pytest
 import yaml
 
 from pipelines.config import ExperimentConfig
+from pipelines.errors import UsageError
 from pipelines.presets import PRESETS, preset
 
 
@@ -42,3 +43,26 @@ def test_command_line_set_without_a_dot_is_a_model_option():
     config = run.experiment_from_args(args)
     assert config.model.options["pool_type"] == "avg" and config.optim.lr == 0.5
     assert config.optim.epochs == 3 and config.data.path == "/some/folder"
+
+
+def test_a_mistyped_enumerated_field_stops_with_one_line_naming_the_valid_values(capsys):
+    import run
+
+    assert run.main(["train", "--preset", "smoke", "--set", "optim.amp=bf61"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bf16" in err and "amp 'bf61'" in err and "Traceback" not in err
+    for field, value in (("data.cache", "mem"), ("data.clip.sampler", "dens"), ("run.threads", 0)):
+        with pytest.raises(UsageError, match=field.rpartition(".")[2]):
+            preset("smoke").with_overrides({field: value})
+
+
+def test_a_bug_is_not_shortened_to_a_line_but_keeps_its_traceback(monkeypatch):
+    import run
+    from pipelines.cli import training
+
+    def broken(args):
+        raise ValueError("an internal invariant broke")  # not a UsageError: ours to fix
+
+    monkeypatch.setattr(training, "cmd_train", broken)
+    with pytest.raises(ValueError, match="internal invariant"):
+        run.main(["train", "--preset", "smoke"])

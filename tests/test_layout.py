@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Each layer may import its own and lower layers only (lazy imports inside functions included).
 LAYERS = [
-    ("pipelines.storage",),
+    ("pipelines.storage", "pipelines.errors"),
     ("pipelines.data",),
     ("pipelines.config", "pipelines.presets"),
     ("pipelines.cluster", "pipelines.tracking", "pipelines.ray_private"),

@@ -12,14 +12,16 @@ import argparse
 import json
 import math
 
+from ..errors import UsageError
+
 
 def cmd_reversal(args: argparse.Namespace) -> int:
     if args.model:
         return _model_reversal(args)
     if not args.data:
-        raise ValueError("reversal --checkpoint needs --data DIR (the dataset the model was trained for)")
+        raise UsageError("reversal --checkpoint needs --data DIR (the dataset the model was trained for)")
     if args.set:
-        raise ValueError("reversal --set applies to --model; a checkpoint carries its own model options")
+        raise UsageError("reversal --set applies to --model; a checkpoint carries its own model options")
     return _checkpoint_reversal(args)
 
 

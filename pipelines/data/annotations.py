@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..errors import UsageError
+
 SPLITS = ("train", "val", "test")
 CLASSES_FILE = "classes.txt"
 
 
-class AnnotationError(ValueError):
+class AnnotationError(UsageError):
     """A malformed annotation: ``file:line: field: problem (expected ...)``."""
 
     def __init__(self, file: str | os.PathLike, line: int | None, field: str, problem: str) -> None:

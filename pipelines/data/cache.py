@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import UsageError
 from .annotations import VideoList
 from .decoding import BadVideo, open_video, read_frames_saying_decoder
 from .video_io import probe_frames
@@ -104,7 +105,7 @@ def should_cache(mode: str, videos: list[VideoList]) -> tuple[bool, str]:
     import ray
 
     if mode not in CACHE_MODES:
-        raise ValueError(f"data.cache {mode!r}: expected one of {CACHE_MODES}")
+        raise UsageError(f"data.cache {mode!r}: expected one of {CACHE_MODES}")
     if mode == "none":
         return False, "data.cache none: decoding every epoch"
     size = sum(estimate_bytes(v) for v in videos)

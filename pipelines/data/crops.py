@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
+
 
 @dataclass(frozen=True)
 class Crop:
@@ -32,7 +34,7 @@ def train_crop(height: int, width: int, rng: np.random.Generator, short_range: t
     """Random short side in ``short_range`` (inclusive), random ``crop`` square, flip with p = 1/2."""
     low, high = short_range
     if not crop <= low <= high:
-        raise ValueError(f"short side range {short_range} must satisfy crop ({crop}) <= low <= high")
+        raise UsageError(f"short side range {short_range} must satisfy crop ({crop}) <= low <= high")
     scale, h, w = _scaled(height, width, int(rng.integers(low, high + 1)))
     top = int(rng.integers(0, h - crop + 1))
     left = int(rng.integers(0, w - crop + 1))
@@ -43,7 +45,7 @@ def train_crop(height: int, width: int, rng: np.random.Generator, short_range: t
 def center_crop(height: int, width: int, short: int, crop: int) -> Crop:
     """Scale the short side to ``short`` and take the centre ``crop`` square."""
     if crop > short:
-        raise ValueError(f"crop {crop} larger than the short side {short}")
+        raise UsageError(f"crop {crop} larger than the short side {short}")
     scale, h, w = _scaled(height, width, short)
     return Crop(scale, (h - crop) // 2, (w - crop) // 2, (crop, crop))
 

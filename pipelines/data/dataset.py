@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import UsageError
 from .annotations import VideoList, VideoRecord
 from .decode_actor import DecodeClips
 from .health import RemoteTally, remote_tally
@@ -89,7 +90,7 @@ def build_dataset(videos: VideoList, spec: ClipSpec, mode: str, *, pool: DecodeP
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     if len(videos) == 0:
-        raise ValueError(f"{videos.source or 'dataset'}: no videos")
+        raise UsageError(f"{videos.source or 'dataset'}: no videos")
     if health is None:
         health = remote_tally(len(videos), max_bad_fraction, start_epoch, name=videos.source or mode)
     rows = video_rows(videos)

@@ -19,12 +19,14 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from ..errors import UsageError
+
 
 def steps_per_epoch(videos: int, batch_size: int, workers: int) -> int:
     """Full batches per worker per epoch; a set too small for one batch per worker is an error."""
     steps = (videos // workers) // batch_size
     if steps < 1:
-        raise ValueError(f"{videos} training videos give {videos // workers} per worker, fewer than one "
+        raise UsageError(f"{videos} training videos give {videos // workers} per worker, fewer than one "
                          f"batch of {batch_size}; lower data.batch_size or run.workers")
     return steps
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from .. import storage as storage_rules
+from ..errors import UsageError
 from .annotations import CLASSES_FILE
 from .manifest import mismatches
 from .synthetic import SyntheticSpec, write_synthetic
@@ -35,7 +36,7 @@ def resolve_data(path: str, storage: str, spec: SyntheticSpec) -> Path:
         return root
     root = Path(path).expanduser().resolve()
     if not (root / CLASSES_FILE).exists():
-        raise ValueError(f"data.path {path!r}: no {CLASSES_FILE} there; expected a dataset folder "
+        raise UsageError(f"data.path {path!r}: no {CLASSES_FILE} there; expected a dataset folder "
                          f"({CLASSES_FILE}, train.txt, val.txt, test.txt) or {SYNTHETIC!r}")
     return root
 

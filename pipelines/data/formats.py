@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from ..errors import UsageError
 from .annotations import AnnotationError, VideoList, VideoRecord
 
 # ---------------------------------------------------------------- Kinetics-400
@@ -37,7 +38,7 @@ def read_kinetics_csv(csv_file: str | os.PathLike, root: str | os.PathLike,
     training split's classes when reading validation so indices agree.
     """
     if layout not in ("auto", "nested", "flat"):
-        raise ValueError(f"layout {layout!r}: expected auto, nested or flat")
+        raise UsageError(f"layout {layout!r}: expected auto, nested or flat")
     csv_file, root = Path(csv_file), Path(root)
     if not csv_file.is_file():
         raise AnnotationError(csv_file, None, "file", "Kinetics CSV not found")

@@ -16,6 +16,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UsageError
+
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +31,7 @@ class DataHealth:
     def __init__(self, dataset_size: int, max_bad_fraction: float = 0.05, start_epoch: int = 0,
                  name: str = "data", max_offenders: int = 10) -> None:
         if not 0.0 <= max_bad_fraction <= 1.0:
-            raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
+            raise UsageError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
         self.dataset_size, self.max_bad_fraction = int(dataset_size), float(max_bad_fraction)
         self.name, self.max_offenders = name, max_offenders
         self.start_epoch = int(start_epoch)

@@ -23,6 +23,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..errors import UsageError
 from .crops import Crop, center_crop, three_crops, train_crop
 
 MODES = ("train", "eval", "test")
@@ -143,11 +144,11 @@ class ClipSpec:
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler {self.sampler!r}: expected one of {SAMPLERS}")
+            raise UsageError(f"sampler {self.sampler!r}: expected one of {SAMPLERS}")
         if self.frames < 1 or self.stride < 1:
-            raise ValueError("frames and stride must be >= 1")
+            raise UsageError("frames and stride must be >= 1")
         if self.test_crops not in (1, 3):
-            raise ValueError(f"test_crops: {self.test_crops} (expected 1 = centre or 3 = left/centre/right)")
+            raise UsageError(f"test_crops: {self.test_crops} (expected 1 = centre or 3 = left/centre/right)")
         object.__setattr__(self, "train_short", tuple(self.train_short))
         if self.flip_label_map is not None:
             object.__setattr__(self, "flip_label_map", {int(k): int(v) for k, v in dict(self.flip_label_map).items()})

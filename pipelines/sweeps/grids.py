@@ -23,6 +23,7 @@ from typing import Any
 import smallbig
 
 from ..config import qualify
+from ..errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def load_grid(name_or_path: str) -> Grid:
         return grids[name_or_path]
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml") and not path.exists():
-        raise ValueError(f"unknown grid {name_or_path!r}; built-in grids: {sorted(grids)} "
+        raise UsageError(f"unknown grid {name_or_path!r}; built-in grids: {sorted(grids)} "
                          f"(or give a YAML file, see `run.py ablation --list`)")
     return grid_from_yaml(path)
 
@@ -130,38 +131,38 @@ def grid_from_yaml(path: str | Path) -> Grid:
 
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"{path}: no such grid file")
+        raise UsageError(f"{path}: no such grid file")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML: {error}") from None
+        raise UsageError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or not data["rows"]:
-        raise ValueError(f"{path}: expected a mapping with a non-empty 'rows' list")
+        raise UsageError(f"{path}: expected a mapping with a non-empty 'rows' list")
     unknown = set(data) - {"name", "title", "rows"}
     if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected name, title, rows")
+        raise UsageError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected name, title, rows")
     rows = []
     models = set(smallbig.list_models())
     for number, entry in enumerate(data["rows"], start=1):
         where = f"{path}: row {number}"
         if not isinstance(entry, dict):
-            raise ValueError(f"{where}: expected a mapping with label, model[, set, baseline]")
+            raise UsageError(f"{where}: expected a mapping with label, model[, set, baseline]")
         unknown = set(entry) - _ROW_KEYS
         if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(_ROW_KEYS)}")
+            raise UsageError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(_ROW_KEYS)}")
         for key in ("label", "model"):
             if not isinstance(entry.get(key), str) or not entry[key]:
-                raise ValueError(f"{where}: field {key!r} is missing or not a string")
+                raise UsageError(f"{where}: field {key!r} is missing or not a string")
         if entry["model"] not in models:
-            raise ValueError(f"{where}: field 'model': unknown model {entry['model']!r} (see `run.py models`)")
+            raise UsageError(f"{where}: field 'model': unknown model {entry['model']!r} (see `run.py models`)")
         overrides = entry.get("set") or {}
         if not isinstance(overrides, dict):
-            raise ValueError(f"{where}: field 'set' must be a mapping of key: value")
+            raise UsageError(f"{where}: field 'set' must be a mapping of key: value")
         rows.append(GridRow(entry["label"], entry["model"], dict(overrides), bool(entry.get("baseline", False))))
     labels = [r.label for r in rows]
     repeated = sorted({l for l in labels if labels.count(l) > 1})
     if repeated:
-        raise ValueError(f"{path}: row labels must be unique; repeated: {repeated}")
+        raise UsageError(f"{path}: row labels must be unique; repeated: {repeated}")
     return Grid(str(data.get("name") or path.stem), str(data.get("title") or path.stem), tuple(rows), str(path))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import UsageError
 from .table import ResultsTable
 
 FIRST_SEEDS = 2  # every row's seeds in the first round
@@ -40,17 +41,17 @@ class SeedPlan:
         if str(seeds) == "auto":
             budget = BUDGET_PER_ROW * rows if budget is None else int(budget)
             if budget < FIRST_SEEDS * rows:
-                raise ValueError(f"--budget {budget}: a race starts with {FIRST_SEEDS} seeds for each of the "
+                raise UsageError(f"--budget {budget}: a race starts with {FIRST_SEEDS} seeds for each of the "
                                  f"{rows} rows, so it needs at least {FIRST_SEEDS * rows} trials")
             return cls(None, budget)
         try:
             count = int(seeds)
         except ValueError:
-            raise ValueError(f"--seeds {seeds!r}: expected a number of seeds or 'auto'") from None
+            raise UsageError(f"--seeds {seeds!r}: expected a number of seeds or 'auto'") from None
         if count < 1:
-            raise ValueError(f"--seeds {count}: expected at least 1")
+            raise UsageError(f"--seeds {count}: expected at least 1")
         if budget is not None:
-            raise ValueError("--budget sets the trials of a race: use it with --seeds auto")
+            raise UsageError("--budget sets the trials of a race: use it with --seeds auto")
         return cls(count)
 
     @property

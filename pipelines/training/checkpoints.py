@@ -14,12 +14,13 @@ import torch
 
 from .. import storage as storage_rules
 from ..config import ExperimentConfig
+from ..errors import UsageError
 from .step import build_model_for
 
 CHECKPOINT_FILE = "state.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError):
     """A checkpoint that cannot be used; the message names the path and what was expected."""
 
 

@@ -50,6 +50,8 @@ def cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmu
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype: ``auto`` is bf16 on a GPU that has it, else fp16 (with a GradScaler),
     and full precision on a CPU; ``bf16`` / ``fp16`` ask for it on any device (CPU autocast has both)."""
+    if mode not in ("auto", "none", "bf16", "fp16"):  # the config refuses others: reaching here is a bug
+        raise ValueError(f"amp mode {mode!r}")
     if mode == "none" or (mode == "auto" and device.type != "cuda"):
         return None
     if mode == "fp16" or (mode == "auto" and not torch.cuda.is_bf16_supported()):

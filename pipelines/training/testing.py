@@ -24,6 +24,7 @@ from ..data.dataset import DecodePool, build_dataset
 from ..data.decoding import BadVideo, decode_views
 from ..data.sampling import ClipSpec
 from ..data.sources import CachedClips
+from ..errors import UsageError
 from .checkpoints import load_trained
 from .metrics import ClassificationMeter, average_scores_by_video, plot_confusion
 from .predictions import FILE_NAME as PREDICTIONS_FILE
@@ -80,7 +81,7 @@ def load_for_testing(checkpoint: str | Path, data_root: str | Path, split: str, 
     spec = dataclasses.replace(spec, test_clips=clips or spec.test_clips, test_crops=crops or spec.test_crops)
     videos = read_dataset_folder(data_root, split)
     if list(videos.classes) != classes:
-        raise ValueError(f"{data_root}: its classes differ from the checkpoint's ({len(videos.classes)} vs "
+        raise UsageError(f"{data_root}: its classes differ from the checkpoint's ({len(videos.classes)} vs "
                          f"{len(classes)}); test on the dataset the model was trained for")
     return model, config, classes, spec, videos
 

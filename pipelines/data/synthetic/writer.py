@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ...errors import UsageError
 from ..annotations import VideoRecord, write_dataset_folder
 from ..manifest import write_manifest
 from ..video_io import write_video
@@ -62,7 +63,7 @@ def split_sizes(videos_per_class: int, val_per_class: int | None = None,
     n_test = max(1, round(videos_per_class * SPLIT_FRACTIONS["test"])) if test_per_class is None else test_per_class
     n_train = videos_per_class - n_val - n_test
     if min(n_train, n_val, n_test) < 1:
-        raise ValueError(f"{videos_per_class} videos per class cannot hold {n_val} val and {n_test} test videos "
+        raise UsageError(f"{videos_per_class} videos per class cannot hold {n_val} val and {n_test} test videos "
                          "and still train on one; expected at least one in each split")
     return n_train, n_val, n_test
 
@@ -84,7 +85,7 @@ def write_synthetic(out: str | os.PathLike, videos_per_class: int = 30, size: in
     (at least one video in each split per class).
     """
     if videos_per_class < 3:
-        raise ValueError("videos_per_class must be >= 3 (one each for train, val and test)")
+        raise UsageError("videos_per_class must be >= 3 (one each for train, val and test)")
     n_train, n_val, n_test = split_sizes(videos_per_class, val_per_class, test_per_class)
     out = Path(out)
     started = time.perf_counter()
