@@ -83,10 +83,15 @@ def test_validation_clips_lead_the_training_stream_on_the_same_decoders(videos):
 
 @pytest.mark.slow
 def test_a_resumed_run_sees_the_same_clips_in_the_same_order(videos):
+    """Resuming at epoch 1 serves, in order, the videos an uninterrupted run serves from epoch 1 on,
+    and the same frames of each: the same temporal window, scale, crop and flip."""
     stream = StreamedClips(videos, SPEC, POOL)
-    whole = [(s.epoch, s.video) for s in stream.samples("train", [0, 1, 2], 0, 1, True)]
-    resumed = [(s.epoch, s.video) for s in stream.samples("train", [1, 2], 0, 1, True)]
-    assert resumed == [key for key in whole if key[0] >= 1]
+    whole = [s for s in stream.samples("train", [0, 1, 2], 0, 1, True) if s.epoch >= 1]
+    resumed = list(stream.samples("train", [1, 2], 0, 1, True))
+    assert [(s.epoch, s.video, s.label) for s in resumed] == [(s.epoch, s.video, s.label) for s in whole]
+    assert all(np.array_equal(a.clip, b.clip) for a, b in zip(resumed, whole))
+    clip = {(s.epoch, s.video): s.clip for s in whole}  # and a video's clip does change with the epoch
+    assert any(not np.array_equal(clip[1, video], clip[2, video]) for epoch, video in clip if epoch == 1)
 
 
 @pytest.mark.slow
