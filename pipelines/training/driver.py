@@ -26,6 +26,7 @@ from ..data.folders import resolve_data
 from ..data.manifest import fingerprint
 from .checkpoints import checkpoint_location
 from .inputs import InputPlan
+from .metrics import TEST, TEST_TOP1
 from .pause_points import pause_point
 from .step import build_model_for
 from .worker import WorkerPlan, train_loop_per_worker
@@ -204,7 +205,7 @@ def torch_threads(threads: int):
 def tested(client, run_id: str) -> dict | None:
     """The test metrics already logged to ``run_id`` (the test logs them last), or None."""
     metrics = client.get_run(run_id).data.metrics
-    return {k: v for k, v in metrics.items() if k.startswith("test_")} if "test_top1" in metrics else None
+    return {k: v for k, v in metrics.items() if k.startswith(TEST)} if TEST_TOP1 in metrics else None
 
 
 def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str | None = None,

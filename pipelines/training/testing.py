@@ -26,7 +26,18 @@ from ..data.sampling import ClipSpec
 from ..data.sources import CachedClips
 from ..errors import UsageError
 from .checkpoints import load_trained
-from .metrics import ClassificationMeter, average_scores_by_video, plot_confusion
+from .metrics import (
+    LOSS,
+    MEAN_CLASS_ACC,
+    SAMPLES,
+    TEST,
+    TEST_TOP1,
+    TEST_TOP5,
+    ClassificationMeter,
+    average_scores_by_video,
+    family_top1,
+    plot_confusion,
+)
 from .predictions import FILE_NAME as PREDICTIONS_FILE
 from .predictions import VideoPredictions
 from .step import predict_batches
@@ -45,7 +56,7 @@ class EvalReport:
     def table(self) -> str:
         m = self.metrics
         lines = [f"{self.split}: {int(m['test_videos'])} videos x {self.views_per_video} views  "
-                 f"top-1 {m['test_top1']:.2f}  top-5 {m['test_top5']:.2f}  mean class {m['test_mean_class_acc']:.2f}"]
+                 f"top-1 {m[TEST_TOP1]:.2f}  top-5 {m[TEST_TOP5]:.2f}  mean class {m[TEST + MEAN_CLASS_ACC]:.2f}"]
         lines += [f"  {name:32s} {acc:6.2f}" for name, acc in self.per_class.items()]
         return "\n".join(lines)
 
@@ -63,7 +74,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: st
     meter = ClassificationMeter(len(classes))
     if len(videos_seen):
         meter.update(torch.from_numpy(scores), torch.from_numpy(labels))
-    metrics = {k.replace("samples", "videos"): v for k, v in meter.compute("test_").items() if k != "test_loss"}
+    metrics = {k.replace(SAMPLES, "videos"): v for k, v in meter.compute(TEST).items() if k != TEST + LOSS}
     metrics["test_videos_unreadable"] = float(len(videos) - len(videos_seen))
     metrics.update(_benchmark_families(classes, labels.tolist(), scores.argmax(axis=1).tolist()))
     per_class = dict(zip(classes, (100.0 * meter.per_class_accuracy()).tolist()))
@@ -118,14 +129,14 @@ def score_videos(model: torch.nn.Module, batches) -> tuple[np.ndarray, np.ndarra
 
 
 def _benchmark_families(classes: list[str], labels: list[int], predictions: list[int]) -> dict[str, float]:
-    """On the built-in benchmark, top-1 per class family (``test_top1_family_A``): overall
+    """On the built-in benchmark, top-1 per class family (:func:`family_top1`): overall
     accuracy can hide a model at chance on the reversal pairs."""
     from ..data.synthetic import CLASSES, accuracy_by_group
 
     if classes != [c.name for c in CLASSES] or not labels:
         return {}
     groups = accuracy_by_group(labels, predictions)
-    return {f"test_top1_{key.replace(' ', '_')}": 100.0 * value
+    return {family_top1(key): 100.0 * value
             for key, value in groups.items() if key.startswith("family ")}
 
 
@@ -139,7 +150,7 @@ def write_report(report: EvalReport, folder: str | Path) -> list[Path]:
         writer.writerow(["class", "accuracy"])
         writer.writerows((name, f"{acc:.2f}") for name, acc in report.per_class.items())
     png = plot_confusion(report.confusion, report.classes, folder / "confusion.png",
-                         f"{report.split}: top-1 {report.metrics['test_top1']:.1f}%")
+                         f"{report.split}: top-1 {report.metrics[TEST_TOP1]:.1f}%")
     predictions = report.predictions.write_csv(folder / PREDICTIONS_FILE)
     return [folder / "metrics.json", folder / "per_class.csv", predictions, png]
 
