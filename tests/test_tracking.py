@@ -1,4 +1,5 @@
 """The MLflow side, on a real sqlite store: experiments open in the UI's training view."""
+import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.tracking import EXPERIMENT_KIND, get_experiment_id
@@ -26,3 +27,12 @@ def test_the_ui_links_to_the_training_runs_of_every_experiment_that_has_some(tmp
     client.create_run(default)
     assert training_runs_pages(uri) == {"my-ablation": f"#/experiments/{custom}/runs",
                                         "smallbig": f"#/experiments/{default}/runs"}
+
+
+def test_a_store_that_refuses_an_experiment_says_why(tmp_path):
+    """Only "someone created it first" is recovered from; any other refusal is the store's own error."""
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(MlflowException, match="(?i)experiment name"):
+        get_experiment_id(client, "", str(tmp_path))  # MLflow refuses an empty name
