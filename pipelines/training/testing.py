@@ -11,19 +11,17 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from ..config import ExperimentConfig
 from ..data.annotations import VideoList, read_dataset_folder
-from ..data.batches import ClipBatch, iter_clip_batches, to_batch, to_model_input
+from ..data.batches import to_model_input
 from ..data.cache import VideoCache
-from ..data.dataset import DecodePool, build_dataset
+from ..data.dataset import DecodePool
 from ..data.decoding import BadVideo, decode_views
 from ..data.sampling import ClipSpec
-from ..data.sources import CachedClips
 from ..errors import UsageError
 from .checkpoints import load_trained
 from .metrics import (
@@ -40,7 +38,7 @@ from .metrics import (
 )
 from .predictions import FILE_NAME as PREDICTIONS_FILE
 from .predictions import VideoPredictions
-from .step import predict_batches
+from .scoring import TestWorkers, ViewScores, score_on_workers
 
 
 @dataclass
@@ -63,14 +61,17 @@ class EvalReport:
 
 def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: str = "test", *,
                         clips: int | None = None, crops: int | None = None, batch_size: int = 8,
-                        pool: DecodePool = DecodePool(), cache: VideoCache | None = None) -> EvalReport:
+                        pool: DecodePool = DecodePool(), cache: VideoCache | None = None,
+                        workers: TestWorkers = TestWorkers()) -> EvalReport:
     """Top-1/top-5/mean class accuracy of a checkpoint on a split, views averaged per video.
 
-    The views are decoded on Ray Data with ``pool``, or cut from ``cache`` (the split's videos
-    decoded once, as a sweep keeps them) in this process.
+    The views are scored by ``workers`` (tasks sized like training workers, see :mod:`.scoring`),
+    each decoding its shard with its share of ``pool``, or cutting it from ``cache`` (the split's
+    videos decoded once, as a sweep keeps them). This process only averages the scores.
     """
-    model, _, classes, spec, videos = load_for_testing(checkpoint, data_root, split, clips, crops)
-    videos_seen, scores, labels = score_videos(model, test_batches(videos, spec, batch_size, pool, cache))
+    _, _, classes, spec, videos = load_for_testing(checkpoint, data_root, split, clips, crops)
+    views = score_on_workers(checkpoint, videos, spec, workers, batch_size=batch_size, pool=pool, cache=cache)
+    videos_seen, scores, labels = per_video(views)
     meter = ClassificationMeter(len(classes))
     if len(videos_seen):
         meter.update(torch.from_numpy(scores), torch.from_numpy(labels))
@@ -97,35 +98,13 @@ def load_for_testing(checkpoint: str | Path, data_root: str | Path, split: str, 
     return model, config, classes, spec, videos
 
 
-def test_batches(videos: VideoList, spec: ClipSpec, batch_size: int, pool: DecodePool,
-                 cache: VideoCache | None) -> Iterator[ClipBatch]:
-    """Every test view of every readable video, in batches."""
-    if cache is None:
-        return iter_clip_batches(build_dataset(videos, spec, "test", pool=pool, shuffle=False).dataset, batch_size)
-    samples = CachedClips(videos, cache, spec).samples("test", [0], 0, 1, shuffle=False)
-    return (to_batch(chunk) for chunk in batched(samples, batch_size))
-
-
-def batched(items, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def score_videos(model: torch.nn.Module, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def per_video(views: ViewScores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Softmax scores averaged over each video's views: (video ids, scores (videos, classes), labels)."""
-    outputs = list(predict_batches(model, batches, device=torch.device("cpu")))
-    if not outputs:
+    if not len(views.videos):
         return np.zeros(0, np.int64), np.zeros((0, 0)), np.zeros(0, np.int64)
-    scores, labels, video_ids = (torch.cat(parts).numpy() for parts in zip(*outputs))
-    ids, per_video = average_scores_by_video(video_ids, scores)
-    _, label_of = average_scores_by_video(video_ids, labels[:, None])
-    return ids, per_video, label_of[:, 0].astype(np.int64)
+    ids, scores = average_scores_by_video(views.videos, views.scores)
+    _, label_of = average_scores_by_video(views.videos, views.labels[:, None])
+    return ids, scores, label_of[:, 0].astype(np.int64)
 
 
 def _benchmark_families(classes: list[str], labels: list[int], predictions: list[int]) -> dict[str, float]:
