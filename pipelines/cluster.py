@@ -245,31 +245,26 @@ def route_worker_output(verbose: bool = False) -> None:
     """
     import functools
 
-    from ray._private import worker as ray_worker
-    from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+    from . import ray_private
 
-    show = None
-    if verbose:
-        ignore_prefix = ray_worker._should_ignore_worker_log_prefix(ray_worker.global_worker)
-        show = functools.partial(ray_worker.print_to_stdstream, ignore_prefix=ignore_prefix)
-    if any(name == "ray_print_logs" for name, _ in dispatcher.handlers):  # log_to_driver is on
-        dispatcher.remove_handler("ray_print_logs")
-        dispatcher.add_handler("ray_print_logs", functools.partial(_route, show=show))
+    show = ray_private.console_printer() if verbose else None
+    ray_private.replace_worker_log_handler(functools.partial(_route, show=show))
     if not verbose:  # what the raylet pushes to the driver (worker-pool warnings, dead workers) too
-        ray_worker.print_to_stdstream = lambda data, ignore_prefix=False: _route(data)
+        ray_private.replace_driver_printer(_route)
 
 
 def _route(data: dict, show=None) -> None:
     """One batch of forwarded lines (one worker, one stream): see :func:`route_worker_output`."""
-    from ray._private.worker import filter_autoscaler_events
     from ray.experimental.tqdm_ray import RAY_TQDM_MAGIC
+
+    from .ray_private import autoscaler_events
 
     ray_log = logging.getLogger(RAY_WORKERS_LOGGER)
     name = data.get("actor_name") or data.get("task_name")
     source = f"({name + ' ' if name else ''}pid={data.get('pid')})"
     lines = data.get("lines", [])
     if data.get("pid") == "autoscaler":  # its events, not its status every few seconds (as Ray prints it)
-        lines = list(filter_autoscaler_events(lines))
+        lines = autoscaler_events(lines)
     theirs, failing = [], False
     for line in lines:
         at = line.find(REMOTE_MARK)

@@ -14,3 +14,55 @@ def set_restored_run_config(tuner, *, verbose, callbacks: list) -> None:
     """
     run_config = tuner._local_tuner.get_run_config()
     run_config.verbose, run_config.callbacks = verbose, callbacks
+
+
+# -- the driver's console: what Ray forwards from its workers (see pipelines.cluster.route_worker_output)
+
+def console_printer():
+    """Ray's own printer of forwarded worker lines, as ``log_to_driver`` prints them (``--verbose``).
+
+    ``print_to_stdstream`` and the prefix rule are private; there is no public way to print a
+    batch of forwarded lines as Ray would.
+    """
+    import functools
+
+    from ray._private import worker
+
+    ignore_prefix = worker._should_ignore_worker_log_prefix(worker.global_worker)
+    return functools.partial(worker.print_to_stdstream, ignore_prefix=ignore_prefix)
+
+
+def replace_worker_log_handler(handler) -> bool:
+    """Route the worker lines Ray forwards to the driver through ``handler(data)``; False when
+    ``log_to_driver`` is off (nothing is forwarded).
+
+    Ray's driver-side dispatcher has no public API. The handler keeps Ray's name,
+    ``ray_print_logs``, so ``ray.shutdown()`` removes it as it removes Ray's own.
+    """
+    from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+
+    if not any(name == "ray_print_logs" for name, _ in dispatcher.handlers):
+        return False
+    dispatcher.remove_handler("ray_print_logs")
+    dispatcher.add_handler("ray_print_logs", handler)
+    return True
+
+
+def replace_driver_printer(handler) -> None:
+    """Send what the raylet pushes straight to the driver's console (worker-pool warnings, dead
+    workers) through ``handler(data)`` as well.
+
+    Ray calls the module-level ``print_to_stdstream`` for those, not the dispatcher, so the
+    function itself is replaced; the only way to keep them off the console short of
+    ``log_to_driver=False``, which would hide our workers' lines too.
+    """
+    from ray._private import worker
+
+    worker.print_to_stdstream = lambda data, ignore_prefix=False: handler(data)
+
+
+def autoscaler_events(lines: list[str]) -> list[str]:
+    """The autoscaler's events among its forwarded lines, without its periodic status (Ray's filter)."""
+    from ray._private.worker import filter_autoscaler_events
+
+    return list(filter_autoscaler_events(lines))

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from . import storage as storage_rules
@@ -73,8 +74,11 @@ def get_experiment_id(client: MlflowClient, name: str, storage: str = "runs") ->
         if is_server(client.tracking_uri):
             return client.create_experiment(name, tags=tags)
         return client.create_experiment(name, artifact_location=f"{artifact_root(storage)}/{name}", tags=tags)
-    except Exception:  # another process created it first
-        return client.get_experiment_by_name(name).experiment_id
+    except MlflowException:
+        raced = client.get_experiment_by_name(name)  # another process (a sweep's trial) created it first
+        if raced is None:
+            raise  # a real failure: the store's own error, not a lookup of nothing
+        return raced.experiment_id
 
 
 def find_run(client: MlflowClient, experiment_id: str, name: str, parent_id: str | None = None):

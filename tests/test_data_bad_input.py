@@ -195,3 +195,24 @@ def test_a_video_served_by_pyav_is_logged_once_not_every_epoch(folder, caplog):
             decode_video(path, 0, SPEC, "train", epoch)
     lines = [r.getMessage() for r in caplog.records if "served by PyAV" in r.getMessage()]
     assert lines == [f"{path}: served by PyAV (decord does not read h264 in h264 exactly)"]
+
+
+def test_a_broken_decoder_install_is_an_error_not_a_bad_video(tmp_path, monkeypatch):
+    """Only what FFmpeg says about a file makes it unreadable; a decoder that fails for another
+    reason (simulated here: a PyAV whose ``open`` is broken) stops with its own error."""
+    import av
+
+    from pipelines.data.video_io import count_frames_pyav, probe_frames
+
+    path = tmp_path / "not-a-video.mp4"
+    path.write_bytes(b"junk" * 100)
+    assert probe_frames(str(path)) is None and count_frames_pyav(str(path)) is None  # a bad file: unreadable
+
+    def broken(*args, **kwargs):
+        raise AttributeError("module 'av' has no attribute 'codec'")
+
+    monkeypatch.setattr(av, "open", broken)
+    with pytest.raises(AttributeError):
+        probe_frames(str(path))
+    with pytest.raises(AttributeError):
+        count_frames_pyav(str(path))

@@ -25,13 +25,13 @@ from pipelines.training.reversal import (
     BENCHMARK_LABELS,
     SAME_LABEL,
     benchmark_families,
-    both_ways,
     compare,
     reversed_classes,
     split_directions,
 )
+from pipelines.training.scoring import both_ways, score_batches
 from pipelines.training.step import build_model_for, cosine_with_warmup
-from pipelines.training.testing import score_videos
+from pipelines.training.testing import per_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,7 +130,7 @@ def brightening_and_darkening_clips() -> list[ClipBatch]:
     (TimeBlind(), {"top1": 50.0, "reversed_top1": 50.0, "flip_rate": 0.0}),       # never flips
 ])
 def test_a_model_that_reads_the_arrow_of_time_flips_its_predictions_and_stays_right(model, expected):
-    ids, scores, labels = score_videos(model, both_ways(brightening_and_darkening_clips(), offset=4))
+    ids, scores, labels = per_video(score_batches(model, both_ways(brightening_and_darkening_clips(), offset=4)))
     labels, forward, backward = split_directions(ids, scores, labels, offset=4)
     reversed_labels = 1 - labels  # a brightening clip played backwards darkens: the pair partner
     assert compare(labels, forward, reversed_labels, backward) == expected

@@ -88,6 +88,32 @@ def test_smoke_training_on_two_workers_checkpoints_evaluates_and_is_tracked(two_
     right = predictions.scores.argmax(axis=1) == predictions.labels
     assert result.test["test_top1"] == pytest.approx(100 * right.mean())
     assert run.data.metrics["test_top1"] == pytest.approx(result.test["test_top1"])
+    assert run.data.metrics["test_workers"] == 2 and "test_seconds" in run.data.metrics  # scored on 2 workers
+
+
+def test_the_views_scored_on_two_workers_are_the_views_scored_in_one_process(workspace, two_worker_run):
+    """Sharding the test changes who scores each view, not its score: the run's per-video scores
+    equal those of the whole test list scored here, in one process, up to float rounding."""
+    from pipelines.data.annotations import read_dataset_folder
+    from pipelines.data.dataset import DecodePool
+    from pipelines.training.checkpoints import load_trained
+    from pipelines.training.scoring import score_views
+    from pipelines.training.testing import per_video
+
+    _, data = workspace
+    model, config, _ = load_trained(two_worker_run.checkpoint)
+    videos = read_dataset_folder(data, "test")
+    views = score_views(model, videos, config.data.clip, rank=0, world=1, batch_size=4,
+                        pool=DecodePool(max_actors=1), cache=None)
+    ids, scores, _ = per_video(views)
+    client, runs = mlflow_runs("two-workers")
+    with tempfile.TemporaryDirectory() as folder:
+        logged = VideoPredictions.read_csv(client.download_artifacts(runs[0].info.run_id, "test/predictions.csv",
+                                                                     folder))
+    here = {videos.records[int(i)].path: row for i, row in zip(ids, scores)}
+    assert sorted(here) == sorted(logged.videos)
+    for video, row in zip(logged.videos, logged.scores):
+        assert row == pytest.approx(here[video], rel=1e-4, abs=1e-6)
 
 
 def test_rerun_with_the_same_name_resumes_instead_of_restarting(workspace, two_worker_run):

@@ -4,7 +4,7 @@
 logits of both orders (``smallbig.reversal``; plain PyTorch, no Ray). ``--checkpoint PATH
 --data DIR`` answers for a trained model: top-1 on the split's test views forward and
 reversed, per class family on the built-in benchmark, and how often the prediction flips
-(``pipelines.training.reversal``; decodes on Ray Data like ``run.py eval``).
+(``pipelines.training.reversal``; scored on workers like ``run.py eval``).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import json
 import math
 
 from ..errors import UsageError
+from .training import add_test_worker_flags, test_resources
 
 
 def cmd_reversal(args: argparse.Namespace) -> int:
@@ -41,8 +42,9 @@ def _checkpoint_reversal(args: argparse.Namespace) -> int:
 
     checkpoint = find_checkpoint(args.checkpoint)
     start_ray(args.address)
+    workers, pool = test_resources(args)
     report = reversal_report(checkpoint, args.data, args.split, clips=args.clips, crops=args.crops,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size, pool=pool, workers=workers)
     print(json.dumps(_json_safe(report.to_dict())) if args.json else report.table())
     return 0
 
@@ -76,4 +78,5 @@ def add_reversal(commands) -> None:
     reversal.add_argument("--batch-size", type=int, default=8)
     reversal.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     reversal.add_argument("--json", action="store_true", help="print one JSON object")
+    add_test_worker_flags(reversal)
     reversal.set_defaults(func=cmd_reversal)

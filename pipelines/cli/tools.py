@@ -5,6 +5,8 @@ import argparse
 import os
 import sys
 
+from pipelines.config import RunSection
+
 
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
@@ -14,9 +16,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
     uri = tracking_uri(args.storage)
     address = f"http://{args.host}:{args.port}"
     print(f"MLflow UI for {uri}\n  {address}", flush=True)
-    runs = training_runs_page(uri)
-    if runs:  # MLflow 3 opens an experiment on its GenAI overview; this opens its training runs
-        print(f"  {address}/{runs}  (the sweeps: expand a parent run for its rows)", flush=True)
+    # MLflow 3 opens an experiment on its GenAI overview; these open each experiment's training runs
+    for experiment, page in training_runs_pages(uri).items():
+        print(f"  {address}/{page}  ({experiment}: expand a sweep's parent run for its rows)", flush=True)
     # MLflow 3's job runner (background workers for GenAI jobs) is not needed to review training
     # runs; without it the server answered in 50 s instead of 136 s on a loaded 2-core machine.
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
@@ -24,15 +26,19 @@ def cmd_ui(args: argparse.Namespace) -> int:
                             "--host", args.host, "--port", str(args.port)], env=env)
 
 
-def training_runs_page(uri: str, experiment: str = "smallbig") -> str | None:
-    """The UI's page of ``experiment``'s training runs (``#/experiments/ID/runs``), if it exists."""
+def training_runs_pages(uri: str) -> dict[str, str]:
+    """Experiment name -> the UI's page of its training runs (``#/experiments/ID/runs``), for every
+    experiment in the store with a run: a sweep under ``--set run.experiment=NAME`` is listed too."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    client = MlflowClient(tracking_uri=uri)
     try:
-        found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
-    except Exception:  # an unreachable or foreign store: the server will say more
-        return None
-    return f"#/experiments/{found.experiment_id}/runs" if found else None
+        experiments = client.search_experiments()
+        return {e.name: f"#/experiments/{e.experiment_id}/runs" for e in experiments
+                if client.search_runs([e.experiment_id], max_results=1)}
+    except MlflowException:  # a store this MLflow cannot read: the server will say why
+        return {}
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -61,7 +67,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_tools(commands) -> None:
     ui = commands.add_parser("ui", help="start the MLflow UI for the local store")
-    ui.add_argument("--storage", default="runs")
+    ui.add_argument("--storage", default=RunSection.storage, help="the runs' storage (default: %(default)s)")
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=cmd_ui)

@@ -10,6 +10,26 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def add_test_worker_flags(parser: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--gpus-per-worker``: who scores the test views (``eval``, ``reversal``)."""
+    parser.add_argument("--workers", type=int, default=1, help="tasks scoring a shard of the views each")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per scoring task")
+
+
+def test_resources(args: argparse.Namespace):
+    """(test workers, decode pool) that fit the Ray cluster together: on CPUs the workers take half
+    of it, at most one CPU each, and the decode actors the rest; with GPUs, one CPU per worker."""
+    import ray
+
+    from pipelines.cluster import fit_decode_pool
+    from pipelines.training.scoring import TestWorkers
+
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    per_worker = 1.0 if args.gpus_per_worker > 0 else min(1.0, cpus / (2 * args.workers))
+    workers = TestWorkers(args.workers, per_worker, args.gpus_per_worker)
+    return workers, fit_decode_pool(train_workers=args.workers, cpus_per_worker=per_worker, cluster_cpus=cpus)
+
+
 def experiment_from_args(args: argparse.Namespace):
     """The preset, then ``--config``, the flags and ``--set`` overrides (``pipelines.config``)."""
     from pipelines.config import experiment_from_args as build
@@ -81,8 +101,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     checkpoint = find_checkpoint(args.checkpoint)
     start_ray(args.address)
+    workers, pool = test_resources(args)
     report = evaluate_checkpoint(checkpoint, args.data, args.split, clips=args.clips, crops=args.crops,
-                                 batch_size=args.batch_size)
+                                 batch_size=args.batch_size, pool=pool, workers=workers)
     print(report.table())
     out = args.out or str(Path(checkpoint) / f"eval-{args.split}")
     for path in write_report(report, out):
@@ -147,6 +168,7 @@ def add_checkpoint_commands(commands) -> None:
     evaluate.add_argument("--batch-size", type=int, default=8)
     evaluate.add_argument("--out", help="folder for metrics.json, per_class.csv, confusion.png")
     evaluate.add_argument("--address")
+    add_test_worker_flags(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
     predict = commands.add_parser("predict", help="top-5 classes for video files")

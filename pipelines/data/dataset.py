@@ -51,6 +51,20 @@ class DecodePool:
         return dataclasses.replace(self, num_cpus=round(self.num_cpus * self.max_actors / workers, 3),
                                    min_actors=1, max_actors=1)
 
+    def blocks(self, rows: int) -> int:
+        """Blocks for ``rows`` rows: one per ``map_batches`` call, so no actor call waits on two blocks."""
+        return max(1, math.ceil(rows / self.batch_size))
+
+    def decode(self, dataset, **decoder):
+        """The Ray Dataset ``dataset`` decoded into clips by this pool's actors (``decoder``: the
+        keyword arguments of :class:`~pipelines.data.decode_actor.DecodeClips`)."""
+        import ray
+
+        return dataset.map_batches(
+            DecodeClips, fn_constructor_kwargs=decoder, batch_size=self.batch_size, batch_format="numpy",
+            num_cpus=self.num_cpus, label_selector=dict(self.label_selector) if self.label_selector else None,
+            compute=ray.data.ActorPoolStrategy(min_size=self.min_actors, max_size=self.max_actors))
+
 
 @dataclass
 class ClipDataset:
@@ -97,19 +111,10 @@ def build_dataset(videos: VideoList, spec: ClipSpec, mode: str, *, pool: DecodeP
     shuffle = mode == "train" if shuffle is None else shuffle
     if shuffle:  # classes mixed within blocks; block order then changes every pass
         rows = [rows[i] for i in np.random.default_rng(spec.seed).permutation(len(rows))]
-    blocks = max(1, min(len(rows), math.ceil(len(rows) / pool.batch_size)))
-    dataset = ray.data.from_items(rows, override_num_blocks=blocks)
+    dataset = ray.data.from_items(rows, override_num_blocks=pool.blocks(len(rows)))
     if shuffle:
         # Not random_shuffle(): its CPU tasks starve once the train workers and the decode
         # pool hold every CPU (the run hangs); a block permutation needs no tasks.
         dataset = dataset.randomize_block_order()
-    dataset = dataset.map_batches(
-        DecodeClips,
-        fn_constructor_kwargs={"spec": spec, "mode": mode, "health": health, "epoch": epoch},
-        batch_size=pool.batch_size,
-        batch_format="numpy",
-        num_cpus=pool.num_cpus,
-        label_selector=dict(pool.label_selector) if pool.label_selector else None,
-        compute=ray.data.ActorPoolStrategy(min_size=pool.min_actors, max_size=pool.max_actors),
-    )
-    return ClipDataset(dataset, health, videos, spec, mode)
+    return ClipDataset(pool.decode(dataset, spec=spec, mode=mode, health=health, epoch=epoch), health, videos,
+                       spec, mode)

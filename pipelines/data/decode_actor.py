@@ -15,7 +15,7 @@ import numpy as np
 
 from .decoding import BadVideo, decode_video
 from .epochs import HELD_EPOCH
-from .health import RemoteTally, TooManyBadVideos
+from .health import TooManyBadVideos
 from .sampling import MODES, ClipSpec
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,8 @@ class DecodeClips:
             raise ValueError(f"mode {mode!r}: expected one of {MODES}")
         self.spec, self.mode, self.epoch, self.num_threads, self.rows = spec, mode, epoch, num_threads, rows
         self.health, self.held_health = health, held_health
-        self._call(self.health, "started")
-
-    @staticmethod
-    def _call(tally: Any, method: str, *args):
-        if tally is None:  # nobody counts (a one-off decode, or held rows without a tally)
-            return None
-        if isinstance(tally, RemoteTally):
-            return tally.ask(method, *args)
-        return getattr(tally, method)(*args)
+        if health is not None:  # None: nobody counts (a one-off decode)
+            health.started()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         if self.rows is not None:
@@ -75,7 +68,7 @@ class DecodeClips:
         elif "epoch" in batch:
             epochs = [int(e) for e in batch["epoch"]]
         elif self.epoch is None:
-            epochs = self._call(self.health, "claim", videos)
+            epochs = self.health.claim(videos)
         else:
             epochs = [self.epoch] * len(videos)
         outputs, served, skipped = [], [], []
@@ -90,7 +83,8 @@ class DecodeClips:
                 continue
             served.append((epoch, video, len(decoded.views), decoded.decoder))
             outputs.append((video, epoch if marked_epoch is None else marked_epoch, decoded.views))
-        stop = self._call(health, "record", served, skipped)
+        # A RemoteTally raises TooManyBadVideos itself; a local DataHealth returns the message.
+        stop = health.record(served, skipped) if health is not None else None
         if stop:
             raise TooManyBadVideos(stop)
         # An all-bad batch yields nothing (an empty block would not be a tensor column). Test

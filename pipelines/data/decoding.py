@@ -85,6 +85,14 @@ def open_video(path: str, *, num_threads: int = 1, min_frames: int = 1):
     return reader
 
 
+def decord_errors() -> tuple[type[BaseException], ...]:
+    """What decord raises for a file or frames it cannot read (its own DECORDError, or a bare
+    RuntimeError from its C++ side); PyAV gets a second try at those, and only at those."""
+    from decord._ffi.base import DECORDError
+
+    return DECORDError, RuntimeError
+
+
 def _open_decord(path: str, num_threads: int):
     """(decord reader, "") or (None, why): decord stops on what PyAV may still read (no duration)."""
     import decord
@@ -92,7 +100,7 @@ def _open_decord(path: str, num_threads: int):
     try:
         reader = decord.VideoReader(path, num_threads=num_threads)
         len(reader)
-    except Exception as error:  # decord raises RuntimeError / DECORDError subclasses
+    except decord_errors() as error:
         return None, f"decord: {_short(error)}"
     return reader, ""
 
@@ -129,7 +137,7 @@ def read_frames_saying_decoder(reader, indices: np.ndarray, path: str, min_side:
         return _read_pyav(path, indices, reader.why, min_side, max_aspect), reader.why
     try:
         frames = reader.get_batch([int(i) for i in indices]).asnumpy()
-    except Exception as error:
+    except decord_errors() as error:
         why = f"decord: {_short(error)}"
         return _read_pyav(path, indices, why, min_side, max_aspect), why
     if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:

@@ -131,42 +131,67 @@ class Tallies:
         self.tallies = {key: DataHealth(size, max_bad_fraction, start_epoch, name=name)
                         for key, (size, name) in datasets.items()}
 
-    def call(self, key: str, method: str, *args):
-        return getattr(self.tallies[key], method)(*args)
+    # One method per question, each naming the dataset: what a RemoteTally forwards.
+    def started(self, key: str) -> int:
+        return self.tallies[key].started()
+
+    def started_count(self, key: str) -> int:
+        return self.tallies[key].started_count()
+
+    def claim(self, key: str, videos: list[int]) -> list[int]:
+        return self.tallies[key].claim(videos)
+
+    def record(self, key: str, served: list, skipped: list) -> str | None:
+        return self.tallies[key].record(served, skipped)
+
+    def summary(self, key: str, epoch: int | None = None) -> dict:
+        return self.tallies[key].summary(epoch)
+
+    def rewind(self, key: str, epoch: int) -> None:
+        self.tallies[key].rewind(epoch)
 
 
 @dataclass(frozen=True)
 class RemoteTally:
     """A handle on one dataset's :class:`DataHealth` in a :class:`Tallies` Ray actor: what the driver,
-    a training worker, the decode actors and the tests ask of it."""
+    a training worker, the decode actors and the tests ask of it. It answers the questions a
+    decode actor asks a local :class:`DataHealth` (``started``, ``claim``, ``record``) the same way."""
 
     actor: Any
     key: str
 
-    def ask(self, method: str, *args):
-        """``DataHealth.<method>(*args)`` of this dataset, run in the actor."""
-        import ray
+    def started(self) -> int:
+        """Count one more decode worker (see :meth:`DataHealth.started`)."""
+        return _wait(self.actor.started.remote(self.key))
 
-        return ray.get(self.actor.call.remote(self.key, method, *args))
+    def claim(self, videos: list[int]) -> list[int]:
+        """The epoch of each video's next visit (see :meth:`DataHealth.claim`)."""
+        return _wait(self.actor.claim.remote(self.key, videos))
 
     def summary(self, epoch: int | None = None) -> dict:
         """Clips served and videos skipped (by reason) in ``epoch`` (default: the latest)."""
-        return self.ask("summary", epoch)
+        return _wait(self.actor.summary.remote(self.key, epoch))
 
     def rewind(self, epoch: int) -> None:
         """Make the next pass over the dataset epoch ``epoch`` (a resumed run calls this once)."""
-        self.ask("rewind", epoch)
+        _wait(self.actor.rewind.remote(self.key, epoch))
 
     def record(self, served: list, skipped: list) -> None:
         """Report what a worker served and skipped (see :meth:`DataHealth.record`); too many bad
         videos raise :class:`TooManyBadVideos` here, in the worker that found them."""
-        stop = self.ask("record", served, skipped)
+        stop = _wait(self.actor.record.remote(self.key, served, skipped))
         if stop:
             raise TooManyBadVideos(stop)
 
     def starts(self) -> int:
         """How many decode workers have started for this dataset."""
-        return self.ask("started_count")
+        return _wait(self.actor.started_count.remote(self.key))
+
+
+def _wait(reference):
+    import ray
+
+    return ray.get(reference)
 
 
 def remote_tallies(datasets: dict[str, tuple[int, str]], max_bad_fraction: float = 0.05,

@@ -23,7 +23,6 @@ import numpy as np
 from .annotations import VideoList
 from .cache import VideoCache
 from .dataset import DecodePool
-from .decode_actor import DecodeClips
 from .decoding import BadVideo, views_from_frames
 from .epochs import HELD_EPOCH, Sample, share_size, worker_share
 from .health import RemoteTally
@@ -138,17 +137,12 @@ class StreamedClips:
         ray.data.DataContext.get_current().execution_options.preserve_order = True  # same order every run
         share = ShareRows(self.videos, list(epochs), self.spec.seed, rank, world, shuffle, held=self.held)
         rows = np.arange(len(share), dtype=np.int64)
-        blocks = np.array_split(rows, max(1, -(-len(rows) // self.pool.batch_size)))
+        blocks = np.array_split(rows, self.pool.blocks(len(rows)))
         # Row numbers are put in the object store from here (no read task to schedule), and the decode
         # actors turn them into videos: a separate zero-CPU step would start a Python worker per
         # block at once (seconds of start-up on a small machine) for mere index arithmetic.
-        return ray.data.from_numpy(blocks).map_batches(
-            DecodeClips,
-            fn_constructor_kwargs={"spec": self.spec, "mode": mode, "rows": share,
-                                   "health": self.health, "held_health": self.held_health},
-            batch_size=self.pool.batch_size, batch_format="numpy", num_cpus=self.pool.num_cpus,
-            label_selector=dict(self.pool.label_selector) if self.pool.label_selector else None,
-            compute=ray.data.ActorPoolStrategy(min_size=self.pool.min_actors, max_size=self.pool.max_actors))
+        return self.pool.decode(ray.data.from_numpy(blocks), spec=self.spec, mode=mode, rows=share,
+                                health=self.health, held_health=self.held_health)
 
     def samples(self, mode: str, epochs: Sequence[int], rank: int, world: int, shuffle: bool,
                 prefetch_batches: int = 4) -> Iterator[Sample]:

@@ -76,6 +76,15 @@ def is_mirrored(frame: np.ndarray) -> bool:
     return bool(blue[-1] < blue[0])
 
 
+def unreadable_by_pyav() -> tuple[type[BaseException], ...]:
+    """What PyAV raises for a file it cannot read: FFmpeg's own errors (a missing file, bad data,
+    a stream cut short), OSError for the read itself, IndexError for a container without a video
+    stream. Anything else, a broken install or a bug, is not a bad video and propagates."""
+    import av
+
+    return av.FFmpegError, OSError, IndexError
+
+
 def probe_size(path: str) -> tuple[int, int] | None:
     """(height, width) of the first video stream from the container header, None if unknown."""
     import av
@@ -84,7 +93,7 @@ def probe_size(path: str) -> tuple[int, int] | None:
         with av.open(str(path)) as container:
             context = container.streams.video[0].codec_context
             return int(context.height), int(context.width)
-    except Exception:
+    except unreadable_by_pyav():
         return None
 
 
@@ -103,7 +112,7 @@ def probe_frames(path: str) -> tuple[int, int, int] | None:
                 frames = int(float(stream.duration * stream.time_base) * float(stream.average_rate))
             context = stream.codec_context
             return (int(frames), int(context.height), int(context.width)) if frames else None
-    except Exception:
+    except unreadable_by_pyav():
         return None
 
 
@@ -115,7 +124,7 @@ def probe_codec(path: str) -> tuple[str, str] | None:
     try:
         with av.open(str(path)) as container:
             return container.format.name, container.streams.video[0].codec_context.name
-    except Exception:
+    except unreadable_by_pyav():
         return None
 
 
@@ -131,7 +140,7 @@ def count_frames_pyav(path: str) -> tuple[int, str] | None:
 
     try:
         container = av.open(str(path))
-    except Exception:
+    except unreadable_by_pyav():
         return None
     count = 0
     with container:
@@ -142,7 +151,7 @@ def count_frames_pyav(path: str) -> tuple[int, str] | None:
         try:
             for _ in container.decode(stream):
                 count += 1
-        except Exception as error:
+        except unreadable_by_pyav() as error:
             return count, (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
     return count, ""
 
@@ -163,7 +172,7 @@ def read_frames_pyav(path: str, indices) -> np.ndarray | None:
                     found[number] = frame.to_ndarray(format="rgb24")
                 if number >= max(wanted):
                     break
-    except Exception:
+    except unreadable_by_pyav():
         return None
     if len(found) != len(wanted):
         return None

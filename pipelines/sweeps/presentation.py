@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from ..training.metrics import TEST_TOP1, TEST_TOP5, TRAIN_CLIPS_PER_S
 from .statistics import format_p
 from .table import Cell, ResultsTable
 
@@ -28,7 +29,7 @@ def _accuracy_text(cell: Cell | None) -> str:
 def markdown_records(table: ResultsTable) -> list[dict[str, str]]:
     """Text cells, one dict per row (shared by the Markdown table and the console)."""
     records = []
-    short = {"test_top1": "", "family_A": " A", "family_B": " B"}
+    short = {TEST_TOP1: "", "family_A": " A", "family_B": " B"}
     verdicts = table.verdicts()
     for row in table.rows:
         record = {"row": row.label, "model": row.model,
@@ -41,14 +42,14 @@ def markdown_records(table: ResultsTable) -> list[dict[str, str]]:
                 test = cell.test if cell else None
                 record[f"Δ{short[prefix]}"] = f"{test.delta:+.1f}" if test else ""
                 record[f"p{short[prefix]} (Holm)"] = format_p(test.p, cell.p_holm) if test else ""
-            if prefix == "test_top1":
+            if prefix == TEST_TOP1:
                 found = table.vs_best(row)
                 record["Δ best"] = f"{found[0].delta:+.1f}" if found else ""
                 record["p best (Holm)"] = format_p(found[0].p, found[1]) if found else ""
                 record["verdict"] = verdicts[row.label]
         if row.time_symmetric is not None and "family A top-1" in record:
             record["time-symmetric"] = "yes" if row.time_symmetric else "no"
-        speed = row.mean("train_clips_per_s")
+        speed = row.mean(TRAIN_CLIPS_PER_S)
         record["train clips/s"] = f"{speed:.0f}" if speed else ""
         record["seeds"] = str(row.seeds())
         record["paper K400 top-1"] = f"{row.paper_top1:.1f}" if row.paper_top1 is not None else ""
@@ -79,7 +80,7 @@ def plot(table: ResultsTable, path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    series = [(t, p) for t, p in table.present() if p != "test_top5"]
+    series = [(t, p) for t, p in table.present() if p != TEST_TOP5]
     labels = [r.label for r in table.rows]
     x = np.arange(len(labels))
     width = 0.8 / max(1, len(series))

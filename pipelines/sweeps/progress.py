@@ -16,6 +16,8 @@ from typing import Callable
 
 from ray.tune import Callback
 
+from ..training.metrics import TEST_TOP1
+
 log = logging.getLogger(__name__)
 
 
@@ -123,7 +125,7 @@ class SweepProgress(Callback):
         else:
             self.work[trial.trial_id] = 1.0
             what = "finished"
-        top1 = result.get("test_top1")
+        top1 = result.get(TEST_TOP1)
         log.info("%s  %s%s  (%s)", self.label(trial), what, "" if top1 is None else f": test top-1 {top1:.1f}",
                  self.status(trials, trial, "TERMINATED"))
 

@@ -11,15 +11,16 @@ import tempfile
 from pathlib import Path
 
 from ..config import ExperimentConfig
+from ..training.metrics import TRAIN_CLIPS_PER_S, TRAIN_STEP_S, VAL_TOP1
 from ..training.predictions import FILE_NAME as PREDICTIONS_FILE
 from ..training.predictions import VideoPredictions
 from .grids import Grid, GridRow
+from .rows import ACCURACIES
 from .table import ResultRow, ResultsTable
 
 log = logging.getLogger(__name__)
 
-LOGGED_METRICS = ("val_top1", "test_top1", "test_top5", "test_top1_family_A", "test_top1_family_B",
-                  "train_clips_per_s")
+LOGGED_METRICS = (VAL_TOP1, *(a.logged for a in ACCURACIES), TRAIN_CLIPS_PER_S)
 
 
 def collect_results(client, experiment_id: str, parent_run_id: str, grid: Grid,
@@ -55,7 +56,7 @@ def step_seconds(client, experiment_id: str, parent_run_id: str) -> float:
     runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
                               max_results=5000)
     return sum(m.value for run in runs if run.info.status == "FINISHED"
-               for m in client.get_metric_history(run.info.run_id, "train_step_s"))
+               for m in client.get_metric_history(run.info.run_id, TRAIN_STEP_S))
 
 
 def note_training_share(table: ResultsTable, steps: float, wall: float, concurrent: int, reused: int) -> dict:

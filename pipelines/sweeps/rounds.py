@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from .. import ray_private as private_ray
 from .. import storage as storage_rules
 from ..config import ExperimentConfig
+from ..training.metrics import TEST_TOP1
 from .grids import Grid, GridRow
 from .race import FIRST_SEEDS, decide
 from .trials import SweepContext, run_trial
@@ -89,7 +90,7 @@ class RoundRunner:
                  ", ".join(r.label for r in round_.rows), ", ".join(map(str, round_.seeds)))
         results = make_tuner(round_, self.base, context, self.concurrent, self.experiment_id, self.verbose).fit()
         finished = not results.errors and len(results) == round_.trials and all(
-            r.metrics and "test_top1" in r.metrics for r in results)
+            r.metrics and TEST_TOP1 in r.metrics for r in results)
         self.reused += sum(1 for r in results if (r.metrics or {}).get("reused"))
         self.complete, self.errors = self.complete and finished, self.errors or bool(results.errors)
         return finished

@@ -11,16 +11,29 @@ from statistics import mean
 
 import numpy as np
 
+from ..training.metrics import TEST_TOP1, TEST_TOP5, family_top1
 from ..training.predictions import VideoPredictions
 
-# (title, CSV prefix, subset, top-k): the accuracies each row reports, when its videos have them.
+
+@dataclass(frozen=True)
+class Reported:
+    """One accuracy a table reports, when its rows' videos have it."""
+
+    title: str
+    prefix: str  # its CSV columns' prefix and its key in the table
+    subset: str  # the videos it counts: ``all`` or a class family of the built-in benchmark
+    k: int  # top-k
+    logged: str  # the metric a run logs for it (read when a row has no per-video predictions)
+
+
 ACCURACIES = (
-    ("test top-1", "test_top1", "all", 1),
-    ("test top-5", "test_top5", "all", 5),
-    ("family A top-1", "family_A", "A", 1),
-    ("family B top-1", "family_B", "B", 1),
+    Reported("test top-1", TEST_TOP1, "all", 1, TEST_TOP1),
+    Reported("test top-5", TEST_TOP5, "all", 5, TEST_TOP5),
+    Reported("family A top-1", "family_A", "A", 1, family_top1("family A")),
+    Reported("family B top-1", "family_B", "B", 1, family_top1("family B")),
 )
-TESTED = ("test_top1", "family_A", "family_B")  # accuracies compared with the baseline
+REPORTED = {a.prefix: a for a in ACCURACIES}
+TESTED = (TEST_TOP1, "family_A", "family_B")  # accuracies compared with the baseline
 
 
 @dataclass

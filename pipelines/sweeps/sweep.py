@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .. import storage as storage_rules
 from ..config import ExperimentConfig
+from ..training.metrics import TEST_TOP1
 from .grids import Grid
 from .race import SeedPlan
 from .rounds import Round, RoundRunner, run_race
@@ -98,7 +99,7 @@ def summarize_parent(client, parent_run_id: str, table: "ResultsTable", step: in
     best = table.best()
     if best is not None:
         client.set_tag(parent_run_id, "best_row", best[0])
-        client.log_metric(parent_run_id, "best_test_top1", best[1], step=step)
+        client.log_metric(parent_run_id, "best_" + TEST_TOP1, best[1], step=step)
         client.set_tag(parent_run_id, "verdict", table.verdict())
     client.set_tag(parent_run_id, "mlflow.note.content", markdown(table))
 

@@ -19,7 +19,8 @@ from statistics import mean, stdev
 
 import numpy as np
 
-from .rows import ACCURACIES, TESTED, ResultRow
+from ..training.metrics import TEST, TEST_TOP1, TRAIN_CLIPS_PER_S, VAL_TOP1
+from .rows import ACCURACIES, REPORTED, TESTED, ResultRow
 from .statistics import (
     CONFIDENCE,
     SIGNIFICANCE,
@@ -62,7 +63,7 @@ class ResultsTable:
     def base_row(self) -> ResultRow | None:
         return next((r for r in self.rows if r.label == self.baseline), None)
 
-    def spread(self, prefix: str = "test_top1") -> SeedSpread:
+    def spread(self, prefix: str = TEST_TOP1) -> SeedSpread:
         """The seed-to-seed spread of accuracy ``prefix``, pooled over every row with predictions."""
         return self._remember(("spread", prefix), lambda: SeedSpread.pooled(
             [m[1] for row in self.rows if (m := row.matrix(*_subset(prefix))) is not None]))
@@ -81,8 +82,7 @@ class ResultsTable:
         subset, k = _subset(prefix)
         mine = row.matrix(subset, k)
         if mine is None:
-            logged = row.values.get({"test_top1": "test_top1", "test_top5": "test_top5"}.get(
-                prefix, f"test_top1_{prefix}"))
+            logged = row.values.get(REPORTED[prefix].logged)
             return Cell(mean(logged)) if logged else None
         seeds = row.per_seed(subset, k)
         accuracy = Accuracy(int(mine[1].sum()), mine[1].size)
@@ -94,7 +94,7 @@ class ResultsTable:
             cell.test = self.compare(row, base, prefix)
         return cell
 
-    def compare(self, row: ResultRow, other: ResultRow, prefix: str = "test_top1") -> RowTest | None:
+    def compare(self, row: ResultRow, other: ResultRow, prefix: str = TEST_TOP1) -> RowTest | None:
         """``row`` against ``other`` on their shared videos: seed-aware when the table measured the
         seed spread, McNemar's exact test on the (seed k, video) pairs otherwise."""
         subset, k = _subset(prefix)
@@ -114,13 +114,13 @@ class ResultsTable:
     def best_row(self) -> ResultRow | None:
         """The row with the highest mean test top-1 (the first of equals)."""
         scored = [(cell.value, -i, row) for i, row in enumerate(self.rows)
-                  if (cell := self._raw_cell(row, "test_top1")) is not None and cell.value is not None]
+                  if (cell := self._raw_cell(row, TEST_TOP1)) is not None and cell.value is not None]
         return max(scored, key=lambda s: s[:2])[2] if scored else None
 
     def best(self) -> tuple[str, float] | None:
         """The row with the highest test top-1 and that accuracy (a sweep's one-line summary)."""
         row = self.best_row()
-        return (row.label, self._raw_cell(row, "test_top1").value) if row is not None else None
+        return (row.label, self._raw_cell(row, TEST_TOP1).value) if row is not None else None
 
     def vs_best(self, row: ResultRow) -> tuple[RowTest, float] | None:
         """``row``'s test against the best row (test top-1) and its Holm-adjusted p; None for the best."""
@@ -128,7 +128,7 @@ class ResultsTable:
         if best is None or best is row:
             return None
         test = self._remember(("vs_best", row.label), lambda: self.compare(row, best))
-        return (test, self.adjusted()[_pair_key(row.label, best.label, "test_top1")]) if test else None
+        return (test, self.adjusted()[_pair_key(row.label, best.label, TEST_TOP1)]) if test else None
 
     def family(self) -> dict[tuple, RowTest]:
         """Every test the table prints, once per pair of rows and accuracy: the family Holm's
@@ -143,7 +143,7 @@ class ResultsTable:
             if best is not None and row is not best:
                 test = self._remember(("vs_best", row.label), lambda: self.compare(row, best))
                 if test is not None:
-                    tests.setdefault(_pair_key(row.label, best.label, "test_top1"), test)
+                    tests.setdefault(_pair_key(row.label, best.label, TEST_TOP1), test)
         return tests
 
     def adjusted(self) -> dict[tuple, float]:
@@ -161,7 +161,7 @@ class ResultsTable:
         seed_aware = self.spread().df > 0
         verdicts = {}
         for row in self.rows:
-            if self._raw_cell(row, "test_top1") is None:
+            if self._raw_cell(row, TEST_TOP1) is None:
                 verdicts[row.label] = ""
             elif not seed_aware or row.matrix("all", 1) is None:
                 verdicts[row.label] = "unresolved"
@@ -190,8 +190,8 @@ class ResultsTable:
 
     def present(self) -> list[tuple[str, str]]:
         """The accuracies at least one row has, as (title, CSV prefix)."""
-        return [(title, prefix) for title, prefix, _, _ in ACCURACIES
-                if any(self._raw_cell(row, prefix) is not None for row in self.rows)]
+        return [(a.title, a.prefix) for a in ACCURACIES
+                if any(self._raw_cell(row, a.prefix) is not None for row in self.rows)]
 
     def values(self) -> list[dict[str, object]]:
         """The table as numbers, one dict per row: what ``results.csv`` holds (accuracies in %)."""
@@ -209,8 +209,8 @@ class ResultsTable:
             record["vs_best_p_holm"] = _p(found[1] if found else None)
             record["verdict"] = verdicts[row.label]
             record["time_symmetric"] = row.time_symmetric
-            record["val_top1"] = _round(row.mean("val_top1"), 2)
-            record["train_clips_per_s"] = _round(row.mean("train_clips_per_s"), 1)
+            record[VAL_TOP1] = _round(row.mean(VAL_TOP1), 2)
+            record[TRAIN_CLIPS_PER_S] = _round(row.mean(TRAIN_CLIPS_PER_S), 1)
             record["test_videos"] = len(next(iter(row.predictions.values()))) if row.predictions else None
             record["seeds"] = row.seeds()
             record["paper_top1"] = row.paper_top1
@@ -262,8 +262,7 @@ class ResultsTable:
 
 
 def _subset(prefix: str) -> tuple[str, int]:
-    _, _, subset, k = next(a for a in ACCURACIES if a[1] == prefix)
-    return subset, k
+    return REPORTED[prefix].subset, REPORTED[prefix].k
 
 
 def _pair_key(label: str, other: str, prefix: str) -> tuple:
@@ -277,12 +276,12 @@ def _columns(matrix: tuple[list[str], np.ndarray], videos: list[str]) -> np.ndar
 
 def _cell_values(prefix: str, cell: Cell | None) -> dict[str, object]:
     """The CSV columns of one accuracy: ``test_top1``, ``test_top1_low``, ... ``p``, ``p_holm``."""
-    name = prefix if prefix.startswith("test_") else f"{prefix}_top1"
+    name = prefix if prefix.startswith(TEST) else f"{prefix}_top1"
     low, high = cell.interval if cell and cell.interval else (None, None)
     values = {name: _round(cell.value if cell else None, 2), f"{prefix}_low": _round(low, 2),
               f"{prefix}_high": _round(high, 2), f"{prefix}_sd": _round(cell.sd if cell else None, 2)}
     if prefix in TESTED:
-        lead = "" if prefix == "test_top1" else f"{prefix}_"
+        lead = "" if prefix == TEST_TOP1 else f"{prefix}_"
         test = cell.test if cell else None
         values[f"{lead}delta"] = _round(test.delta if test else None, 2)
         values[f"{lead}p"] = _p(test.p if test else None)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import ExperimentConfig
+from ..training.metrics import TEST_TOP1
 from .grids import Grid, GridRow
 
 
@@ -58,7 +59,7 @@ def run_trial(params: dict, context: SweepContext) -> None:
     client = MlflowClient(tracking_uri=tracking_uri(config.run.storage))
     experiment_id = get_experiment_id(client, config.run.experiment, config.run.storage)
     done = find_run(client, experiment_id, config.run.name, context.parent_run_id)
-    if done is not None and done.info.status == "FINISHED" and "test_top1" in done.data.metrics:
+    if done is not None and done.info.status == "FINISHED" and TEST_TOP1 in done.data.metrics:
         tune.report({**done.data.metrics, "reused": 1})  # finished before an interruption: not trained again
         return
     tags = {"grid": context.grid.name, "row": row.label, "seed": str(seed), "sweep": context.name,

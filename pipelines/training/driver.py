@@ -7,12 +7,10 @@ restarts from the last registered checkpoint up to ``run.max_failures`` times.
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 import smallbig
 
@@ -26,7 +24,9 @@ from ..data.folders import resolve_data
 from ..data.manifest import fingerprint
 from .checkpoints import checkpoint_location
 from .inputs import InputPlan
+from .metrics import TEST, TEST_TOP1
 from .pause_points import pause_point
+from .scoring import TestWorkers
 from .step import build_model_for
 from .worker import WorkerPlan, train_loop_per_worker
 
@@ -190,21 +190,29 @@ def registered_epochs(config: ExperimentConfig) -> list[dict]:
     return [metrics for _, metrics in previous.best_checkpoints or []]
 
 
-@contextmanager
-def torch_threads(threads: int):
-    """torch's CPU thread count set to ``threads`` for the block, then put back."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def tested(client, run_id: str) -> dict | None:
     """The test metrics already logged to ``run_id`` (the test logs them last), or None."""
     metrics = client.get_run(run_id).data.metrics
-    return {k: v for k, v in metrics.items() if k.startswith("test_")} if "test_top1" in metrics else None
+    return {k: v for k, v in metrics.items() if k.startswith(TEST)} if TEST_TOP1 in metrics else None
+
+
+def test_workers(config: ExperimentConfig, data: RunData) -> TestWorkers:
+    """The multi-view test's workers: as many as trained, each with a training worker's resources."""
+    return TestWorkers(config.run.workers, data.cpus_per_worker, config.run.gpus_per_worker,
+                       threads=config.run.threads)
+
+
+def run_the_test(config: ExperimentConfig, data: RunData, checkpoint: str, client, run_id: str) -> dict:
+    """The multi-view test of the run's last checkpoint on its workers' resources, logged to its run
+    with how many workers scored it and how long it took (``test_workers``, ``test_seconds``)."""
+    from .testing import evaluate_checkpoint, log_report
+
+    workers, start = test_workers(config, data), time.perf_counter()
+    report = evaluate_checkpoint(checkpoint, data.root, "test", batch_size=config.data.batch_size,
+                                 pool=data.pool, cache=data.test_cache, workers=workers)
+    report.metrics.update(test_workers=float(workers.count), test_seconds=time.perf_counter() - start)
+    log_report(client, run_id, report)
+    return report.metrics
 
 
 def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str | None = None,
@@ -222,8 +230,6 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
 
     from ..tracking import log_metrics
     from .reporting import EpochReporter
-    from .testing import evaluate_checkpoint, log_report
-
     if cluster_cpus is None:
         cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
     data = prepare_data(config, cluster_cpus, cache, run_test=run_test)
@@ -248,11 +254,7 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
             test = tested(client, run_id)  # a run stopped after its test was logged is not tested twice
             if test is None:
                 pause_point(run_name(config), "test")
-                with torch_threads(config.run.threads):  # the same sums in a lone run and a sweep's trial
-                    report = evaluate_checkpoint(checkpoint, data.root, "test", batch_size=config.data.batch_size,
-                                                 pool=data.pool, cache=data.test_cache)
-                log_report(client, run_id, report)
-                test = report.metrics
+                test = run_the_test(config, data, checkpoint, client, run_id)
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         background.shutdown(wait=True, cancel_futures=True)

@@ -7,6 +7,19 @@ from typing import Sequence
 import numpy as np
 import torch
 
+# Every metric a run logs is named here once; the sweep's tables and the resume checks read these names.
+TRAIN, VAL, TEST = "train_", "val_", "test_"  # a split's prefix
+LOSS, TOP1, TOP5, MEAN_CLASS_ACC, SAMPLES = "loss", "top1", "top5", "mean_class_acc", "samples"
+VAL_TOP1, TEST_TOP1, TEST_TOP5 = VAL + TOP1, TEST + TOP1, TEST + TOP5
+TRAIN_CLIPS_PER_S = TRAIN + "clips_per_s"  # training throughput: clips over the epoch's wall time
+TRAIN_STEP_S = TRAIN + "step_s"  # seconds in forward, backward and update only
+LR = "lr"
+
+
+def family_top1(family: str) -> str:
+    """Test top-1 over one class family of the built-in benchmark (``family A`` -> ``test_top1_family_A``)."""
+    return f"{TEST_TOP1}_{family.replace(' ', '_')}"
+
 
 class ClassificationMeter:
     """Sums of a pass: loss, top-1/top-5 hits and the confusion matrix (rows = truth)."""
@@ -15,6 +28,11 @@ class ClassificationMeter:
         self.num_classes = num_classes
         self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.float64)
         self.sums = torch.zeros(4, dtype=torch.float64)  # loss sum, top-1 hits, top-5 hits, count
+
+    @property
+    def count(self) -> int:
+        """Samples seen so far (summed over workers after :meth:`all_reduce`)."""
+        return int(self.sums[3].item())
 
     def update(self, scores: torch.Tensor, labels: torch.Tensor, loss: float | None = None) -> None:
         scores, labels = scores.detach().float().cpu(), labels.detach().cpu()
@@ -41,11 +59,11 @@ class ClassificationMeter:
         per_class = self.per_class_accuracy()
         seen = self.confusion.sum(dim=1) > 0
         return {
-            f"{prefix}loss": loss / count,
-            f"{prefix}top1": 100.0 * top1 / count,
-            f"{prefix}top5": 100.0 * top5 / count,
-            f"{prefix}mean_class_acc": 100.0 * float(per_class[seen].mean()) if seen.any() else 0.0,
-            f"{prefix}samples": float(self.sums[3]),
+            prefix + LOSS: loss / count,
+            prefix + TOP1: 100.0 * top1 / count,
+            prefix + TOP5: 100.0 * top5 / count,
+            prefix + MEAN_CLASS_ACC: 100.0 * float(per_class[seen].mean()) if seen.any() else 0.0,
+            prefix + SAMPLES: float(self.sums[3]),
         }
 
     def per_class_accuracy(self) -> torch.Tensor:

@@ -25,6 +25,7 @@ from typing import Any
 from ray.train import UserCallback
 
 from ..cluster import PROGRESS_LOGGER, console_logging
+from .metrics import LOSS, LR, TOP1, TOP5, TRAIN, TRAIN_CLIPS_PER_S, VAL, VAL_TOP1
 from .pause_points import pause_point
 
 NODE_ID = "node_id"  # a string each rank adds to its report: where it trained
@@ -81,9 +82,9 @@ def log_epoch(client, run_id: str, numbers: dict[str, float]) -> None:
 
 
 def epoch_line(m: dict[str, float], epochs: int, label: str = "") -> str:
-    return (f"{label + '  ' if label else ''}epoch {int(m['epoch']) + 1}/{epochs}  loss {m['train_loss']:.3f}  "
-            f"val top-1 {m['val_top1']:.1f}  top-5 {m['val_top5']:.1f}  train top-1 {m['train_top1']:.1f}  "
-            f"{m['train_clips_per_s']:.1f} clips/s  lr {m['lr']:.4f}")
+    return (f"{label + '  ' if label else ''}epoch {int(m['epoch']) + 1}/{epochs}  loss {m[TRAIN + LOSS]:.3f}  "
+            f"val top-1 {m[VAL_TOP1]:.1f}  top-5 {m[VAL + TOP5]:.1f}  train top-1 {m[TRAIN + TOP1]:.1f}  "
+            f"{m[TRAIN_CLIPS_PER_S]:.1f} clips/s  lr {m[LR]:.4f}")
 
 
 def epoch_title(label: str, epoch: int, epochs: int) -> str:

@@ -20,16 +20,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..data.batches import ClipBatch
 from ..data.cache import VideoCache
 from ..data.dataset import DecodePool
 from ..data.synthetic import CLASSES, REVERSED_OF, accuracy_by_group
 from .checkpoints import find_checkpoint
-from .testing import load_for_testing, score_videos, test_batches
+from .scoring import TestWorkers, score_on_workers
+from .testing import load_for_testing, per_video
 
 SAME_LABEL = "each reversed clip against its own label"
 BENCHMARK_LABELS = "family A reversed against its pair partner (what it shows), family B against its own label"
@@ -67,27 +66,21 @@ def _row(name: str, top1: float, reversed_top1: float, flip_rate: float) -> str:
 
 def reversal_report(checkpoint: str | Path, data_root: str | Path, split: str = "test", *,
                     clips: int | None = None, crops: int | None = None, batch_size: int = 8,
-                    pool: DecodePool = DecodePool(), cache: VideoCache | None = None) -> ReversalReport:
-    """Forward and reversed top-1 and the flip rate of a checkpoint on a split (views decoded as in
-    :func:`~pipelines.training.testing.evaluate_checkpoint`: on Ray Data with ``pool``, or from ``cache``)."""
+                    pool: DecodePool = DecodePool(), cache: VideoCache | None = None,
+                    workers: TestWorkers = TestWorkers()) -> ReversalReport:
+    """Forward and reversed top-1 and the flip rate of a checkpoint on a split (views scored as in
+    :func:`~pipelines.training.testing.evaluate_checkpoint`, each also reversed in time)."""
     location = find_checkpoint(checkpoint)
-    model, config, classes, spec, videos = load_for_testing(location, data_root, split, clips, crops)
-    batches = both_ways(test_batches(videos, spec, batch_size, pool, cache), offset=len(videos))
-    labels, forward, backward = split_directions(*score_videos(model, batches), offset=len(videos))
+    _, config, classes, spec, videos = load_for_testing(location, data_root, split, clips, crops)
+    views = score_on_workers(location, videos, spec, workers, batch_size=batch_size, pool=pool, cache=cache,
+                             reversed_too=True)
+    labels, forward, backward = split_directions(*per_video(views), offset=len(videos))
     reversed_labels, how = reversed_classes(classes, labels)
     summary = compare(labels, forward, reversed_labels, backward)
     return ReversalReport(checkpoint=location, model=config.model.name, split=split, videos=len(labels),
                           views_per_video=spec.views_per_video("test"), reversed_labels=how,
                           families=benchmark_families(classes, labels, forward, reversed_labels, backward),
                           **summary)
-
-
-def both_ways(batches: Iterable[ClipBatch], offset: int) -> Iterator[ClipBatch]:
-    """Each batch, then the same clips reversed along T (clips are (N, 3, T, H, W)), their
-    video ids moved up by ``offset`` so that views are averaged per video and direction."""
-    for batch in batches:
-        yield batch
-        yield batch._replace(clips=batch.clips.flip(2), videos=batch.videos + offset)
 
 
 def split_directions(ids: np.ndarray, scores: np.ndarray, labels: np.ndarray,

@@ -19,7 +19,7 @@ import smallbig
 
 from ..config import ExperimentConfig
 from ..data.batches import ClipBatch
-from .metrics import ClassificationMeter
+from .metrics import LR, MEAN_CLASS_ACC, TRAIN, TRAIN_CLIPS_PER_S, TRAIN_STEP_S, ClassificationMeter
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,11 @@ def train_epoch(model: torch.nn.Module, batches: Iterable[ClipBatch], optimizer:
             progress(clips, loss.item())
     elapsed = time.perf_counter() - start
     meter.all_reduce()
-    metrics = meter.compute("train_")
-    metrics.pop("train_mean_class_acc")
-    metrics["train_clips_per_s"] = meter.sums[3].item() / max(elapsed, 1e-9)
-    metrics["lr"] = optimizer.param_groups[0]["lr"]
-    metrics["train_step_s"] = stepping
+    metrics = meter.compute(TRAIN)
+    metrics.pop(TRAIN + MEAN_CLASS_ACC)
+    metrics[TRAIN_CLIPS_PER_S] = meter.count / max(elapsed, 1e-9)
+    metrics[LR] = optimizer.param_groups[0]["lr"]
+    metrics[TRAIN_STEP_S] = stepping
     return metrics
 
 

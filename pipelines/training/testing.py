@@ -11,25 +11,34 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from ..config import ExperimentConfig
 from ..data.annotations import VideoList, read_dataset_folder
-from ..data.batches import ClipBatch, iter_clip_batches, to_batch, to_model_input
+from ..data.batches import to_model_input
 from ..data.cache import VideoCache
-from ..data.dataset import DecodePool, build_dataset
+from ..data.dataset import DecodePool
 from ..data.decoding import BadVideo, decode_views
 from ..data.sampling import ClipSpec
-from ..data.sources import CachedClips
 from ..errors import UsageError
 from .checkpoints import load_trained
-from .metrics import ClassificationMeter, average_scores_by_video, plot_confusion
+from .metrics import (
+    LOSS,
+    MEAN_CLASS_ACC,
+    SAMPLES,
+    TEST,
+    TEST_TOP1,
+    TEST_TOP5,
+    ClassificationMeter,
+    average_scores_by_video,
+    family_top1,
+    plot_confusion,
+)
 from .predictions import FILE_NAME as PREDICTIONS_FILE
 from .predictions import VideoPredictions
-from .step import predict_batches
+from .scoring import TestWorkers, ViewScores, score_on_workers
 
 
 @dataclass
@@ -45,25 +54,28 @@ class EvalReport:
     def table(self) -> str:
         m = self.metrics
         lines = [f"{self.split}: {int(m['test_videos'])} videos x {self.views_per_video} views  "
-                 f"top-1 {m['test_top1']:.2f}  top-5 {m['test_top5']:.2f}  mean class {m['test_mean_class_acc']:.2f}"]
+                 f"top-1 {m[TEST_TOP1]:.2f}  top-5 {m[TEST_TOP5]:.2f}  mean class {m[TEST + MEAN_CLASS_ACC]:.2f}"]
         lines += [f"  {name:32s} {acc:6.2f}" for name, acc in self.per_class.items()]
         return "\n".join(lines)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, split: str = "test", *,
                         clips: int | None = None, crops: int | None = None, batch_size: int = 8,
-                        pool: DecodePool = DecodePool(), cache: VideoCache | None = None) -> EvalReport:
+                        pool: DecodePool = DecodePool(), cache: VideoCache | None = None,
+                        workers: TestWorkers = TestWorkers()) -> EvalReport:
     """Top-1/top-5/mean class accuracy of a checkpoint on a split, views averaged per video.
 
-    The views are decoded on Ray Data with ``pool``, or cut from ``cache`` (the split's videos
-    decoded once, as a sweep keeps them) in this process.
+    The views are scored by ``workers`` (tasks sized like training workers, see :mod:`.scoring`),
+    each decoding its shard with its share of ``pool``, or cutting it from ``cache`` (the split's
+    videos decoded once, as a sweep keeps them). This process only averages the scores.
     """
-    model, _, classes, spec, videos = load_for_testing(checkpoint, data_root, split, clips, crops)
-    videos_seen, scores, labels = score_videos(model, test_batches(videos, spec, batch_size, pool, cache))
+    _, _, classes, spec, videos = load_for_testing(checkpoint, data_root, split, clips, crops)
+    views = score_on_workers(checkpoint, videos, spec, workers, batch_size=batch_size, pool=pool, cache=cache)
+    videos_seen, scores, labels = per_video(views)
     meter = ClassificationMeter(len(classes))
     if len(videos_seen):
         meter.update(torch.from_numpy(scores), torch.from_numpy(labels))
-    metrics = {k.replace("samples", "videos"): v for k, v in meter.compute("test_").items() if k != "test_loss"}
+    metrics = {k.replace(SAMPLES, "videos"): v for k, v in meter.compute(TEST).items() if k != TEST + LOSS}
     metrics["test_videos_unreadable"] = float(len(videos) - len(videos_seen))
     metrics.update(_benchmark_families(classes, labels.tolist(), scores.argmax(axis=1).tolist()))
     per_class = dict(zip(classes, (100.0 * meter.per_class_accuracy()).tolist()))
@@ -86,46 +98,24 @@ def load_for_testing(checkpoint: str | Path, data_root: str | Path, split: str, 
     return model, config, classes, spec, videos
 
 
-def test_batches(videos: VideoList, spec: ClipSpec, batch_size: int, pool: DecodePool,
-                 cache: VideoCache | None) -> Iterator[ClipBatch]:
-    """Every test view of every readable video, in batches."""
-    if cache is None:
-        return iter_clip_batches(build_dataset(videos, spec, "test", pool=pool, shuffle=False).dataset, batch_size)
-    samples = CachedClips(videos, cache, spec).samples("test", [0], 0, 1, shuffle=False)
-    return (to_batch(chunk) for chunk in batched(samples, batch_size))
-
-
-def batched(items, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def score_videos(model: torch.nn.Module, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def per_video(views: ViewScores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Softmax scores averaged over each video's views: (video ids, scores (videos, classes), labels)."""
-    outputs = list(predict_batches(model, batches, device=torch.device("cpu")))
-    if not outputs:
+    if not len(views.videos):
         return np.zeros(0, np.int64), np.zeros((0, 0)), np.zeros(0, np.int64)
-    scores, labels, video_ids = (torch.cat(parts).numpy() for parts in zip(*outputs))
-    ids, per_video = average_scores_by_video(video_ids, scores)
-    _, label_of = average_scores_by_video(video_ids, labels[:, None])
-    return ids, per_video, label_of[:, 0].astype(np.int64)
+    ids, scores = average_scores_by_video(views.videos, views.scores)
+    _, label_of = average_scores_by_video(views.videos, views.labels[:, None])
+    return ids, scores, label_of[:, 0].astype(np.int64)
 
 
 def _benchmark_families(classes: list[str], labels: list[int], predictions: list[int]) -> dict[str, float]:
-    """On the built-in benchmark, top-1 per class family (``test_top1_family_A``): overall
+    """On the built-in benchmark, top-1 per class family (:func:`family_top1`): overall
     accuracy can hide a model at chance on the reversal pairs."""
     from ..data.synthetic import CLASSES, accuracy_by_group
 
     if classes != [c.name for c in CLASSES] or not labels:
         return {}
     groups = accuracy_by_group(labels, predictions)
-    return {f"test_top1_{key.replace(' ', '_')}": 100.0 * value
+    return {family_top1(key): 100.0 * value
             for key, value in groups.items() if key.startswith("family ")}
 
 
@@ -139,7 +129,7 @@ def write_report(report: EvalReport, folder: str | Path) -> list[Path]:
         writer.writerow(["class", "accuracy"])
         writer.writerows((name, f"{acc:.2f}") for name, acc in report.per_class.items())
     png = plot_confusion(report.confusion, report.classes, folder / "confusion.png",
-                         f"{report.split}: top-1 {report.metrics['test_top1']:.1f}%")
+                         f"{report.split}: top-1 {report.metrics[TEST_TOP1]:.1f}%")
     predictions = report.predictions.write_csv(folder / PREDICTIONS_FILE)
     return [folder / "metrics.json", folder / "per_class.csv", predictions, png]
 

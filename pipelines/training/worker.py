@@ -22,6 +22,7 @@ from ..cluster import console_logging
 from ..config import ExperimentConfig
 from .checkpoints import load_checkpoint, save_checkpoint
 from .inputs import InputPlan, WorkerInputs
+from .metrics import VAL
 from .pause_points import pause_point
 from .reporting import EpochProgress
 from .step import amp_dtype, build_model_for, cosine_with_warmup, train_epoch, validate
@@ -133,7 +134,7 @@ class TrainLoop:
         batches = self.inputs.validation_batches(held)
         meter = validate(self.model, batches, num_classes=len(self.plan.classes), device=self.device,
                          dtype=self.dtype, memory_format=self.memory_format)
-        return meter.all_reduce().compute("val_")
+        return meter.all_reduce().compute(VAL)
 
     def data_health(self, epoch: int) -> dict[str, float]:
         """Clips and videos served (how many by PyAV) and videos skipped in ``epoch``, once every
