@@ -39,7 +39,7 @@ from pipelines.data.batches import ClipBatch, to_model_input
 from pipelines.data.decoding import BadVideo, decode_views
 from pipelines.data.epochs import steps_per_epoch, worker_share
 from pipelines.presets import preset
-from pipelines.training.step import build_model_for, cosine_with_warmup, train_epoch
+from pipelines.training.step import build_model_for, cosine_with_warmup, make_optimizer, train_epoch
 
 CASES = ("laptop", "streaming")
 
@@ -98,7 +98,7 @@ def plain_torch(config: ExperimentConfig, videos: VideoList, *, workers: int, th
         num_workers=workers, persistent_workers=workers > 0, collate_fn=collate_clips,
         prefetch_factor=4 if workers else None)
     model = build_model_for(config, len(videos.classes)).to(memory_format=torch.channels_last_3d)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.optim.scaled_lr(batch), momentum=0.9, weight_decay=1e-4)
+    optimizer = make_optimizer(model, config.optim, batch)
     scheduler = cosine_with_warmup(optimizer, steps * epochs, int(steps * config.optim.warmup_epochs))
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     batches = iter(loader)
