@@ -171,7 +171,7 @@ def laptop_case(args, storage: str) -> dict:
 
 
 def streaming_case(args, storage: str) -> dict:
-    from benchmarks.data_loading import kinetics_like_videos
+    from benchmarks.videos import kinetics_like_videos
     from pipelines.data.annotations import VideoRecord, write_dataset_folder
     from pipelines.presets import clip_spec
 
