@@ -126,7 +126,7 @@ def plain_torch(config: ExperimentConfig, videos: VideoList, *, workers: int) ->
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     first, rates, clips = None, [], 0
 
-    def progress(clips: int, loss: float) -> None:
+    def progress(done: int, loss: float) -> None:
         nonlocal first
         first = first or time.time()
 
