@@ -42,43 +42,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
-from pipelines.data.annotations import VideoList, VideoRecord, read_dataset_folder
+from benchmarks.videos import kinetics_like_videos
+from pipelines.data.annotations import VideoList, read_dataset_folder
 from pipelines.data.decoding import decode_views
 from pipelines.data.sampling import ClipSpec
-from pipelines.data.video_io import write_video
 
 KEYS = ("single_process", "dataloader", "ray_data_1", "ray_data_2")  # the issue's JSON keys
 LOADERS = KEYS + ("single_process_unpinned",)
 RATIOS = [("ray_data_2", "single_process"), ("ray_data_2", "dataloader"), ("ray_data_1", "single_process"),
           ("dataloader", "single_process"), ("single_process_unpinned", "single_process"),
           ("ray_data_2", "single_process_unpinned"), ("dataloader", "single_process_unpinned")]
-
-
-def kinetics_like_videos(folder: Path, count: int, width: int, height: int, frames: int,
-                         seed: int = 0) -> VideoList:
-    """Videos with moving texture (cheap to make, costly enough to decode like real footage)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    records = []
-    for index in range(count):
-        path = folder / f"clip_{index:03d}.mp4"
-        if not path.exists():
-            fx, fy, speed = rng.uniform(0.02, 0.08, size=3)
-            base = rng.uniform(40, 200, size=3).astype(np.float32)
-            blocks = rng.uniform(0, 255, size=(height // 32 + 1, width // 32 + 1, 3)).astype(np.float32)
-            texture = np.repeat(np.repeat(blocks, 32, 0), 32, 1)[:height, :width]
-            video = np.empty((frames, height, width, 3), np.uint8)
-            for t in range(frames):
-                wave = 60 * np.sin(x * fx + y * fy + t * speed * 10)[..., None]
-                shift = np.roll(texture, int(t * speed * 40), axis=1)
-                noise = rng.normal(0, 4, size=(height, width, 1))
-                video[t] = np.clip(base + wave + 0.4 * shift + noise, 0, 255).astype(np.uint8)
-            write_video(path, video, fps=25, crf=23, options={"g": "50"})  # 2 s GOPs, like web video
-        records.append(VideoRecord(str(path), index % 2))
-    return VideoList(records, ("a", "b"), source=str(folder))
 
 
 class _Meter:
@@ -237,6 +210,56 @@ def start_ray(niceness: int) -> bool:
     return started
 
 
+def load_videos(args: argparse.Namespace, scratch: str) -> VideoList:
+    """An epoch's list: ``--videos`` of ``--data`` (or generated into ``scratch``), each ``--repeat`` times."""
+    if args.data:
+        full = read_dataset_folder(args.data, "train")
+        videos = VideoList(full.records[: args.videos], full.classes, full.source)
+    else:
+        videos = kinetics_like_videos(Path(scratch), args.videos, args.width, args.height, args.video_frames)
+    return VideoList(videos.records * args.repeat, videos.classes, videos.source)
+
+
+def run_rounds(loaders: list[str], videos: VideoList, spec: ClipSpec, args: argparse.Namespace) -> dict[str, list]:
+    """Every loader measured once per round, in turn, so a machine whose speed drifts slows them alike."""
+    runs: dict[str, list[dict]] = {key: [] for key in loaders}
+    for round_number in range(args.rounds):
+        for key in loaders:
+            runs[key].append(measure(key, videos, spec, args))
+            if not args.json:
+                r = runs[key][-1]
+                print(f"round {round_number + 1}/{args.rounds}  {key:24s} {r['clips_per_s']:6.1f} clips/s", flush=True)
+    return runs
+
+
+def build_report(runs: dict[str, list], clips_per_epoch: int, load_before, args: argparse.Namespace) -> dict:
+    """The JSON report: each loader's median clips/s, the ratios between them, details and set-up."""
+    results = {key: summarise(r) for key, r in runs.items()}
+    report = {key: results[key]["clips_per_s"] for key in runs}
+    ratios = {f"{num}/{den}": round(report[num] / report[den], 2)
+              for num, den in RATIOS if num in report and den in report and report[den]}
+    return {**report, "ratios": ratios, "details": results, "setup": {
+        "clips_per_epoch": clips_per_epoch, "passes": args.passes, "rounds": args.rounds,
+        "clip": f"{args.frames}x{args.stride} dense, {args.crop} crop", "videos_per_call": args.videos_per_call,
+        "source": args.data or f"generated {args.width}x{args.height}, {args.video_frames} frames",
+        "cpus": os.cpu_count(), "ray_worker_niceness": args.ray_niceness,
+        "loadavg_before": [round(v, 2) for v in load_before],
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()]}}
+
+
+def print_report(report: dict, loaders: list[str]) -> None:
+    setup = report["setup"]
+    print(f"\nmedian of {setup['rounds']} round(s), {setup['clips_per_epoch']} clips per epoch:")
+    for key in loaders:
+        r = report["details"][key]
+        print(f"{key:24s} {r['clips_per_s']:6.1f} clips/s  (first batch after {r['first_batch_s']:.1f} s, "
+              f"then {r['steady_clips_per_s']} clips/s)")
+    for name, value in report["ratios"].items():
+        print(f"{name:40s} {value:.2f}x")
+    print(f"machine: {setup['cpus']} CPUs, load average {setup['loadavg_before'][0]} before, "
+          f"{setup['loadavg_after'][0]} after")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     spec = ClipSpec(frames=args.frames, stride=args.stride, crop=args.crop,
@@ -247,55 +270,19 @@ def main(argv: list[str] | None = None) -> int:
         if any(key.startswith("ray_data") for key in loaders):
             started_ray = start_ray(args.ray_niceness)
         with tempfile.TemporaryDirectory(prefix="bench_data_") as scratch:
-            if args.data:
-                full = read_dataset_folder(args.data, "train")
-                videos = VideoList(full.records[: args.videos], full.classes, full.source)
-            else:
-                videos = kinetics_like_videos(Path(scratch), args.videos, args.width, args.height, args.video_frames)
-            videos = VideoList(videos.records * args.repeat, videos.classes, videos.source)
+            videos = load_videos(args, scratch)
             load_before = os.getloadavg()
-            runs: dict[str, list[dict]] = {key: [] for key in loaders}
-            for round_number in range(args.rounds):
-                for key in loaders:
-                    runs[key].append(measure(key, videos, spec, args))
-                    if not args.json:
-                        r = runs[key][-1]
-                        print(f"round {round_number + 1}/{args.rounds}  {key:24s} {r['clips_per_s']:6.1f} clips/s",
-                              flush=True)
+            runs = run_rounds(loaders, videos, spec, args)
     finally:
         if started_ray:
             import ray
 
             ray.shutdown()
-    results = {key: summarise(r) for key, r in runs.items()}
-    report = {key: results[key]["clips_per_s"] for key in loaders}
-    ratios = {}
-    for num, den in RATIOS:
-        if num in report and den in report and report[den]:
-            ratios[f"{num}/{den}"] = round(report[num] / report[den], 2)
-    report.update({
-        "ratios": ratios,
-        "details": results,
-        "setup": {"clips_per_epoch": len(videos), "passes": args.passes, "rounds": args.rounds,
-                  "clip": f"{args.frames}x{args.stride} dense, {args.crop} crop",
-                  "videos_per_call": args.videos_per_call,
-                  "source": args.data or f"generated {args.width}x{args.height}, {args.video_frames} frames",
-                  "cpus": os.cpu_count(), "ray_worker_niceness": args.ray_niceness,
-                  "loadavg_before": [round(v, 2) for v in load_before],
-                  "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
-    })
+    report = build_report(runs, len(videos), load_before, args)
     if args.json:
         print(json.dumps(report))
-        return 0
-    print(f"\nmedian of {args.rounds} round(s), {len(videos)} clips per epoch:")
-    for key in loaders:
-        r = results[key]
-        print(f"{key:24s} {r['clips_per_s']:6.1f} clips/s  (first batch after {r['first_batch_s']:.1f} s, "
-              f"then {r['steady_clips_per_s']} clips/s)")
-    for name, value in ratios.items():
-        print(f"{name:40s} {value:.2f}x")
-    print(f"machine: {os.cpu_count()} CPUs, load average {report['setup']['loadavg_before'][0]} before, "
-          f"{report['setup']['loadavg_after'][0]} after")
+    else:
+        print_report(report, loaders)
     return 0
 
 

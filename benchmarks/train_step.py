@@ -16,9 +16,10 @@ import time
 
 import torch
 
+from pipelines.config import OptimSection
 from pipelines.data.batches import ClipBatch
 from pipelines.errors import UsageError
-from pipelines.training.step import cosine_with_warmup, train_epoch
+from pipelines.training.step import cosine_with_warmup, make_optimizer, train_epoch
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -51,7 +52,7 @@ def measure(model_name: str = "smallbig_r50_full", *, device: str = "cpu", amp: 
     dtype = AMP_DTYPES[amp]
     model = smallbig.build_model(model_name, num_classes=classes, num_frames=frames, **(options or {}))
     model = model.to(dev).to(memory_format=torch.channels_last_3d)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
+    optimizer = make_optimizer(model, OptimSection(lr=lr, base_batch=batch), batch)  # lr as given
     scheduler = cosine_with_warmup(optimizer, steps, max(1, steps // 10))
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     batches = memorisable_batches(steps, batch, classes, frames, size, dev)

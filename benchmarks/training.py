@@ -1,6 +1,6 @@
 """End-to-end training clips/s: this project's Ray pipeline against plain PyTorch and the bare step.
 
-    python run.py bench train [--json] [--only laptop streaming] [--epochs 4]
+    python run.py bench train [--json] [--only laptop streaming] [--epochs 4] [--threads N]
 
 For each case, over whole runs of at least 4 epochs with start-up included (the steady rate
 after the first epoch and the first-batch time beside it):
@@ -8,12 +8,18 @@ after the first epoch and the first-batch time beside it):
 1. ``ray``: ``pipelines.training.driver.fit``, what ``run.py train`` runs;
 2. ``torch``: the same work the way PySlowFast / MMAction2 users write it: a
    ``torch.utils.data.DataLoader(num_workers=..., persistent_workers=True)`` over the same
-   decode and sampling code (``decode_views``), the same model, optimizer and step
-   (``train_epoch``), in one process (one process needs no DDP);
+   clips, the same model, optimizer and step (``train_epoch``), in one process (one process
+   needs no DDP). Like for like: it trains on the same torch thread count as the Ray worker
+   (``run.threads``, ``--threads``), and where Ray caches (``data.cache memory``) the script
+   decodes each video once into memory (``decode_whole``, the cache's own decode) and cuts each
+   epoch's clip from those frames (``views_from_frames``); where Ray streams, it decodes every
+   epoch (``decode_views``). ``ray/torch`` is the headline;
 3. ``ceiling`` (laptop only): the bare training step of the same model on in-memory tensors
-   with every core: the limit no data pipeline can beat.
+   with every core: the limit no data pipeline can beat;
+4. ``torch_decoding`` (laptop, only with ``--decoding-script``): the earlier, unequal script,
+   decoding every epoch while Ray decodes once; kept to compare with figures measured that way.
 
-Cases: ``laptop`` (the laptop preset on the built-in benchmark; Ray caches the decoded clips)
+Cases: ``laptop`` (the laptop preset on the built-in benchmark; both cache the decoded clips)
 and ``streaming`` (no cache: Kinetics-like 340x256 H.264 videos, 8x8 dense clips at 112 px,
 the same model). Ray is started first, so every contender runs beside the same Ray processes.
 """
@@ -21,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import sys
@@ -29,99 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from benchmarks import train_step
+from benchmarks.torch_script import plain_torch, summary
 from pipelines.config import ExperimentConfig
 from pipelines.data.annotations import VideoList
-from pipelines.data.batches import ClipBatch, to_model_input
-from pipelines.data.decoding import BadVideo, decode_views
-from pipelines.data.epochs import steps_per_epoch, worker_share
 from pipelines.presets import preset
-from pipelines.training.step import build_model_for, cosine_with_warmup, train_epoch
 
 CASES = ("laptop", "streaming")
-
-
-class EpochClips(torch.utils.data.Dataset):
-    """Index ``(epoch, video)`` -> the clip ``decode_views`` cuts for it (uint8) and its label."""
-
-    def __init__(self, videos: VideoList, spec) -> None:
-        self.videos, self.spec = videos, spec
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def __getitem__(self, key: tuple[int, int]):
-        epoch, video = key
-        record = self.videos.records[video]
-        try:
-            clip, label = decode_views(record.path, record.label, self.spec, "train", epoch, key=record.key)[0]
-        except BadVideo:
-            return None
-        return torch.from_numpy(clip), label
-
-
-class EpochBatches(torch.utils.data.Sampler):
-    """Full batches of ``(epoch, video)`` keys, epoch after epoch, in the Ray pipeline's per-epoch order."""
-
-    def __init__(self, videos: int, epochs: int, batch_size: int, seed: int) -> None:
-        self.videos, self.epochs, self.batch_size, self.seed = videos, epochs, batch_size, seed
-
-    def __iter__(self):
-        steps = self.videos // self.batch_size
-        for epoch in range(self.epochs):
-            order = worker_share(self.videos, epoch, self.seed, 0, 1)
-            for step in range(steps):
-                yield [(epoch, int(v)) for v in order[step * self.batch_size:(step + 1) * self.batch_size]]
-
-    def __len__(self) -> int:
-        return self.epochs * (self.videos // self.batch_size)
-
-
-def collate_clips(items: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack the readable clips of a batch (a bad video is left out, as the Ray pipeline skips it)."""
-    items = [item for item in items if item is not None]
-    return torch.stack([clip for clip, _ in items]), torch.tensor([label for _, label in items])
-
-
-def plain_torch(config: ExperimentConfig, videos: VideoList, *, workers: int, threads: int) -> dict:
-    """What a user of PySlowFast or MMAction2 would run: decode in DataLoader workers, train in the main process."""
-    torch.set_num_threads(threads)
-    torch.manual_seed(config.run.seed)
-    start = time.time()
-    spec, batch, epochs = config.data.clip, config.data.batch_size, config.optim.epochs
-    steps = steps_per_epoch(len(videos), batch, 1)
-    loader = torch.utils.data.DataLoader(
-        EpochClips(videos, spec), batch_sampler=EpochBatches(len(videos), epochs, batch, spec.seed),
-        num_workers=workers, persistent_workers=workers > 0, collate_fn=collate_clips,
-        prefetch_factor=4 if workers else None)
-    model = build_model_for(config, len(videos.classes)).to(memory_format=torch.channels_last_3d)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.optim.scaled_lr(batch), momentum=0.9, weight_decay=1e-4)
-    scheduler = cosine_with_warmup(optimizer, steps * epochs, int(steps * config.optim.warmup_epochs))
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
-    batches = iter(loader)
-    first, rates = None, []
-
-    def progress(clips: int, loss: float) -> None:
-        nonlocal first
-        first = first or time.time()
-
-    for _ in range(epochs):
-        epoch = (ClipBatch(to_model_input(clips), labels, None, None) for clips, labels in itertools.islice(batches, steps))
-        metrics = train_epoch(model, epoch, optimizer, scheduler, scaler, num_classes=len(videos.classes),
-                              device=torch.device("cpu"), dtype=None, memory_format=torch.channels_last_3d,
-                              progress=progress)
-        rates.append(metrics["train_clips_per_s"])
-    return summary(steps * batch * epochs, time.time() - start, first - start, rates,
-                   {"dataloader_workers": workers, "threads": threads})
-
-
-def summary(clips: int, seconds: float, first_batch_s: float, rates: list[float], detail: dict) -> dict:
-    return {"clips_per_s": round(clips / seconds, 2), "clips": clips, "seconds": round(seconds, 1),
-            "first_batch_s": round(first_batch_s, 1),
-            "steady_clips_per_s": round(float(np.mean(rates[1:] or rates)), 2), **detail}
 
 
 def ray_fit(config: ExperimentConfig, storage: str, name: str) -> dict:
@@ -140,38 +59,46 @@ def ray_fit(config: ExperimentConfig, storage: str, name: str) -> dict:
                for key in ("train_clips_per_s", "train_samples", "first_batch_time")}
     clips = int(sum(history["train_samples"]))
     return summary(clips, seconds, history["first_batch_time"][0] - start, history["train_clips_per_s"],
-                   {"workers": config.run.workers, "cache": config.data.cache,
+                   {"workers": config.run.workers, "threads": config.run.threads, "cache": config.data.cache,
                     "decoders_started": result.metrics.get("train_decoders_started")})
+
+
+def bench_config(config: ExperimentConfig, args, overrides: dict) -> ExperimentConfig:
+    """The case's config with the command's choices, which both contenders then read."""
+    chosen = {"run.workers": args.workers, **overrides}
+    if args.threads:
+        chosen["run.threads"] = args.threads
+    return config.with_overrides(chosen)
 
 
 def laptop_case(args, storage: str) -> dict:
     from pipelines.data.annotations import read_dataset_folder
     from pipelines.data.folders import resolve_data
 
-    config = preset(args.preset).with_overrides({"run.workers": args.workers, "data.path": "synthetic",
-                                                 "data.cache": "memory"})
-    if args.epochs:
-        config = config.with_overrides({"optim.epochs": args.epochs})
+    config = bench_config(preset(args.preset), args, {"data.path": "synthetic", "data.cache": "memory",
+                                                      **({"optim.epochs": args.epochs} if args.epochs else {})})
     root = resolve_data(config.data.path, storage, config.data.synthetic)
     videos = read_dataset_folder(root, "train")
     config = config.with_overrides({"data.path": str(root)})
-    clip = config.data.clip
-    torch_result = plain_torch(config, videos, workers=args.torch_workers, threads=args.torch_threads)
+    clip, details = config.data.clip, {}
+    details["torch"] = plain_torch(config, videos, workers=args.torch_workers)
+    if args.decoding_script:  # the earlier, unequal contender: decodes every epoch, Ray once
+        details["torch_decoding"] = plain_torch(config.with_overrides({"data.cache": "none"}), videos,
+                                                workers=args.torch_workers)
     # after the script, when Ray's own start-up has long settled, and past the first steps
-    ceiling = train_step.measure(config.model.name, amp="none", steps=args.ceiling_steps,
-                                 batch=config.data.batch_size, frames=clip.frames, size=clip.crop,
-                                 classes=len(videos.classes), threads=os.cpu_count() or 1,
-                                 options=config.model.options, warmup=min(5, args.ceiling_steps))
-    ray_result = ray_fit(config, storage, "bench-laptop")
-    return {"ray": ray_result["clips_per_s"], "torch": torch_result["clips_per_s"],
-            "ceiling": round(ceiling["clips_per_s"], 2), "model": config.model.name,
-            "options": config.model.options, "clip": [clip.frames, clip.crop, clip.crop],
-            "batch": config.data.batch_size, "threads": os.cpu_count(),
-            "details": {"ray": ray_result, "torch": torch_result, "ceiling": ceiling}}
+    details["ceiling"] = train_step.measure(
+        config.model.name, amp="none", steps=args.ceiling_steps, batch=config.data.batch_size, frames=clip.frames,
+        size=clip.crop, classes=len(videos.classes), threads=os.cpu_count() or 1, options=config.model.options,
+        warmup=min(5, args.ceiling_steps))
+    details["ray"] = ray_fit(config, storage, "bench-laptop")
+    return {**{who: round(detail["clips_per_s"], 2) for who, detail in details.items()},
+            "model": config.model.name, "options": config.model.options, "clip": [clip.frames, clip.crop, clip.crop],
+            "batch": config.data.batch_size, "threads": config.run.threads, "ceiling_threads": os.cpu_count(),
+            "details": details}
 
 
 def streaming_case(args, storage: str) -> dict:
-    from benchmarks.data_loading import kinetics_like_videos
+    from benchmarks.videos import kinetics_like_videos
     from pipelines.data.annotations import VideoRecord, write_dataset_folder
     from pipelines.presets import clip_spec
 
@@ -179,16 +106,15 @@ def streaming_case(args, storage: str) -> dict:
     videos = kinetics_like_videos(root / "videos", args.videos, 340, 256, 128)
     write_dataset_folder(root, videos.classes, {"train": videos.records, "val": videos.records[:4],
                                                 "test": [VideoRecord(r.path, r.label) for r in videos.records[:2]]})
-    config = preset("laptop").with_overrides({
-        "optim.epochs": args.epochs or 4, "run.workers": args.workers, "data.path": str(root), "data.cache": "none"})
+    config = bench_config(preset("laptop"), args, {"optim.epochs": args.epochs or 4, "data.path": str(root),
+                                                   "data.cache": "none"})
     config.data.clip = clip_spec("kinetics", crop=112, train_short=(128, 160), eval_short=128, test_short=128)
-    torch_result = plain_torch(config, VideoList(videos.records, videos.classes), workers=args.torch_workers,
-                               threads=args.torch_threads)
+    torch_result = plain_torch(config, VideoList(videos.records, videos.classes), workers=args.torch_workers)
     ray_result = ray_fit(config, storage, "bench-streaming")
     clip = config.data.clip
     return {"ray": ray_result["clips_per_s"], "torch": torch_result["clips_per_s"], "model": config.model.name,
             "clip": [clip.frames, clip.crop, clip.crop], "batch": config.data.batch_size,
-            "details": {"ray": ray_result, "torch": torch_result}}
+            "threads": config.run.threads, "details": {"ray": ray_result, "torch": torch_result}}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -199,13 +125,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="epochs per run (default: the preset's; 4 in the streaming case)")
     parser.add_argument("--preset", default="laptop", help="the cached case's preset (smoke: a quick check)")
     parser.add_argument("--workers", type=int, default=1, help="Ray Train workers")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads of the Ray worker and of the script alike (default: the preset's run.threads)")
     parser.add_argument("--torch-workers", type=int, default=max(1, cpus - 1), help="DataLoader worker processes")
-    parser.add_argument("--torch-threads", type=int, default=max(1, cpus - 1), help="torch threads of the trainer")
+    parser.add_argument("--decoding-script", action="store_true",
+                        help="laptop: also time the earlier, unequal script that decodes every epoch")
     parser.add_argument("--videos", type=int, default=96, help="Kinetics-like videos in the streaming case")
     parser.add_argument("--ceiling-steps", type=int, default=60)
     parser.add_argument("--storage", help="folder for runs and data (default: a temporary one)")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args(argv)
+
+
+def with_ratios(row: dict) -> dict:
+    """``ray/torch`` (the like-for-like headline) and Ray against every other contender measured."""
+    row["ratios"] = {f"ray/{who}": round(row["ray"] / row[who], 2)
+                     for who in ("torch", "ceiling", "torch_decoding") if who in row}
+    return row
+
+
+def print_report(report: dict) -> None:
+    for case, row in report.items():
+        print(f"{case}: {row['model']} {'x'.join(map(str, row['clip']))}, batch {row['batch']}, "
+              f"{row['threads']} training thread(s)")
+        for who in [w for w in ("ray", "torch", "torch_decoding", "ceiling") if w in row]:
+            detail = row["details"][who]
+            extra = (f"  (first batch {detail['first_batch_s']} s, steady {detail['steady_clips_per_s']})"
+                     if "first_batch_s" in detail else "")
+            print(f"  {who:14s} {row[who]:7.1f} clips/s{extra}")
+        print("  " + "   ".join(f"{k} {v:.2f}x" for k, v in row["ratios"].items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,26 +172,14 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             try:
                 for case in args.only:
-                    report[case] = (laptop_case if case == "laptop" else streaming_case)(args, storage)
+                    report[case] = with_ratios((laptop_case if case == "laptop" else streaming_case)(args, storage))
             finally:
                 if started_ray:
                     ray.shutdown()
-    for case, row in report.items():
-        row["ratios"] = {"ray/torch": round(row["ray"] / row["torch"], 2)}
-        if "ceiling" in row:
-            row["ratios"]["ray/ceiling"] = round(row["ray"] / row["ceiling"], 2)
     if args.json:
         print(json.dumps(report))
-        return 0
-    for case, row in report.items():
-        print(f"{case}: {row['model']} {'x'.join(map(str, row['clip']))}, batch {row['batch']}")
-        for who in ("ray", "torch", "ceiling"):
-            if who in row:
-                detail = row["details"][who]
-                extra = (f"  (first batch {detail['first_batch_s']} s, steady {detail['steady_clips_per_s']})"
-                         if "first_batch_s" in detail else "")
-                print(f"  {who:8s} {row[who]:7.1f} clips/s{extra}")
-        print("  " + "   ".join(f"{k} {v:.2f}x" for k, v in row["ratios"].items()))
+    else:
+        print_report(report)
     return 0
 
 

@@ -67,28 +67,54 @@ def load_2d_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
     if reason:
         raise ModelError(f"{type(model).__name__} cannot be initialised from a 2D ResNet: {reason}")
     target = model.state_dict()
-    depth_of = {}
-    for key in target:
+    report, new_state = LoadReport(), dict(target)
+    problems = _copy_2d_tensors(model, state_dict, target, new_state, report, include_fc)
+    problems += _unfilled(model, target, report, include_fc)
+    if problems and strict:
+        raise ModelError("2D weights do not fit the model:\n  " + "\n  ".join(problems[:20])
+                         + ("\n  ..." if len(problems) > 20 else "") + "\n(pass strict=False to load what fits)")
+    report.skipped.update({p.split(":")[0]: "did not fit" for p in problems})
+    model.load_state_dict(new_state)
+    return report
+
+
+def _block_depths(keys) -> dict[str, int]:
+    """Blocks per stage of the model (``layer3`` -> 2): a 2D block past them belongs to a deeper net."""
+    depths: dict[str, int] = {}
+    for key in keys:
         match = _BLOCK.match(key)
         if match:
-            depth_of[match.group(1)] = max(depth_of.get(match.group(1), 0), int(match.group(2)) + 1)
+            depths[match.group(1)] = max(depths.get(match.group(1), 0), int(match.group(2)) + 1)
+    return depths
 
+
+def _destination(source_key: str, model: nn.Module, target: dict, depths: dict[str, int],
+                 include_fc: bool) -> tuple[str | None, str | None]:
+    """Where a 2D tensor goes in the model, or (None, why it is skipped): the classifier, or a
+    block a shallower net lacks (R23 from R50), are left out on purpose, not as errors."""
+    key = translate_key(source_key)
     remap = getattr(model, "map_2d_key", None)  # a model laid out otherwise says where each tensor goes
-    new_parts = getattr(model, "new_2d_parts", None)
-    report, problems, new_state = LoadReport(), [], dict(target)
+    if remap is not None and not key.startswith("fc."):
+        key = remap(key)
+        if key is None:
+            return None, "deeper block"
+    if key.startswith("fc.") and not include_fc:
+        return None, "classifier"
+    match = _BLOCK.match(key)
+    if match and int(match.group(2)) >= depths.get(match.group(1), 0) and key not in target:
+        return None, "deeper block"
+    return key, None
+
+
+def _copy_2d_tensors(model: nn.Module, state_dict: dict, target: dict, new_state: dict, report: LoadReport,
+                     include_fc: bool) -> list[str]:
+    """Put every 2D tensor where it goes in ``new_state`` (inflated where the model has time);
+    returns the tensors that fit nowhere, so that all of them are reported at once."""
+    depths, problems = _block_depths(target), []
     for source_key, value in state_dict.items():
-        key = translate_key(source_key)
-        if remap is not None and not key.startswith("fc."):
-            key = remap(key)
-            if key is None:
-                report.skipped[source_key] = "deeper block"
-                continue
-        if key.startswith("fc.") and not include_fc:
-            report.skipped[source_key] = "classifier"
-            continue
-        match = _BLOCK.match(key)
-        if match and int(match.group(2)) >= depth_of.get(match.group(1), 0) and key not in target:
-            report.skipped[source_key] = "deeper block"
+        key, skipped = _destination(source_key, model, target, depths, include_fc)
+        if skipped:
+            report.skipped[source_key] = skipped
             continue
         if key not in target:
             problems.append(f"{source_key}: no such tensor in the model (looked for {key})")
@@ -106,8 +132,14 @@ def load_2d_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
         if key.endswith(".conv.weight") and big_conv in target:  # an unshared big view starts from W too
             new_state[big_conv] = new_state[key]
             report.loaded.append(big_conv)
+    return problems
 
-    filled = set(report.loaded)
+
+def _unfilled(model: nn.Module, target: dict, report: LoadReport, include_fc: bool) -> list[str]:
+    """The model's tensors the checkpoint left alone: parts with no 2D counterpart keep their
+    initialisation (recorded in ``report``); any other is returned as a problem."""
+    new_parts = getattr(model, "new_2d_parts", None)
+    filled, problems = set(report.loaded), []
     for key in target:
         if key in filled or key.endswith("num_batches_tracked"):
             continue
@@ -116,9 +148,4 @@ def load_2d_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *,
             report.kept_init.append(key)
         else:
             problems.append(f"{key}: not in the 2D checkpoint")
-    if problems and strict:
-        raise ModelError("2D weights do not fit the model:\n  " + "\n  ".join(problems[:20])
-                         + ("\n  ..." if len(problems) > 20 else "") + "\n(pass strict=False to load what fits)")
-    report.skipped.update({p.split(":")[0]: "did not fit" for p in problems})
-    model.load_state_dict(new_state)
-    return report
+    return problems

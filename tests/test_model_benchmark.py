@@ -151,24 +151,45 @@ def test_train_and_ablation_take_compile_as_a_switch():
     assert not preset("laptop").model.compile  # off by default until measured to help
 
 
+def test_the_scripts_in_memory_set_serves_the_clips_that_decoding_every_epoch_gives(tmp_path):
+    """Like for like: where Ray caches, bench train's script decodes each video once and still
+    trains on the very clips (and labels) that decoding each epoch anew would give."""
+    from benchmarks.torch_script import EpochClips, decode_once
+    from data_helpers import numbered_video, video_list
+    from pipelines.presets import preset
+
+    spec = preset("smoke").data.clip
+    paths = [numbered_video(tmp_path / f"v{i}.mp4", 20) for i in range(3)]
+    videos = video_list(paths + [str(tmp_path / "missing.mp4")])
+    frames = decode_once(videos, spec, processes=1)
+    assert [None if f is None else len(f) for f in frames] == [20, 20, 20, None]
+    cached, decoded = EpochClips(videos, spec, frames), EpochClips(videos, spec)
+    for key in [(0, 0), (0, 2), (1, 0), (3, 1)]:
+        (clip, label), (expected, expected_label) = cached[key], decoded[key]
+        assert torch.equal(clip, expected) and label == expected_label
+    assert not torch.equal(cached[0, 0][0], cached[1, 0][0])  # each epoch cuts a clip of its own
+    assert cached[0, 3] is None and decoded[0, 3] is None  # a bad video is skipped by both
+
+
 @pytest.mark.slow
-def test_bench_train_reports_ray_torch_and_the_ceiling(capsys, tmp_path):
+def test_bench_train_compares_like_with_like_and_reports_ray_torch_and_the_ceiling(capsys, tmp_path):
     # the cached case only: the streaming case's runs are the same two functions over other
     # videos (bench data writes those), and a streamed fit's decoders are counted in test_training
     code = run.main(["bench", "train", "--json", "--only", "laptop", "--preset", "smoke", "--epochs", "1",
-                     "--ceiling-steps", "2", "--storage", str(tmp_path)])
+                     "--threads", "2", "--ceiling-steps", "2", "--storage", str(tmp_path)])
     assert code == 0
     laptop = json.loads(capsys.readouterr().out)["laptop"]  # stdout is the report alone: Ray's lines go elsewhere
     ray_run, torch_run, ceiling = (laptop["details"][who] for who in ("ray", "torch", "ceiling"))
-    # the same work on both sides: Ray's clips are counted from the run's tracked train_samples,
-    # plain PyTorch's are every full batch of every epoch
+    # the same work on both sides: both trained the same clips, counted as trained, a whole number of batches
     assert ray_run["clips"] == torch_run["clips"] and ray_run["clips"] % laptop["batch"] == 0
+    assert ray_run["threads"] == torch_run["threads"] == laptop["threads"] == 2  # on the same torch threads
+    assert ray_run["cache"] == torch_run["cache"] == "memory"  # each decodes every video once
     for who, measured in (("ray", ray_run), ("torch", torch_run)):  # each rate is its clips over its seconds
         low, high = rate_bounds(measured["clips"], measured["seconds"], seconds_digits=1)
         assert low <= laptop[who] <= high, who
     # the ceiling is the same model's bare step on clips of the same shape and batch
     assert (ceiling["model"], ceiling["clip"], ceiling["batch"], ceiling["steps"]) == (
         laptop["model"], laptop["clip"], laptop["batch"], 2)
-    assert set(laptop["ratios"]) == {"ray/torch", "ray/ceiling"}
-    assert {"model", "options", "clip", "batch", "threads"} <= set(laptop)
+    assert set(laptop["ratios"]) == {"ray/torch", "ray/ceiling"}  # the unequal script only when asked
+    assert {"model", "options", "clip", "batch", "threads", "ceiling_threads"} <= set(laptop)
     assert ray_run["decoders_started"] == 0  # cached: nothing decodes while training

@@ -68,3 +68,14 @@ def test_explicit_bf16_autocast_runs_on_the_cpu_and_auto_stays_full_precision():
     cpu = torch.device("cpu")
     assert amp_dtype("auto", cpu) is None and amp_dtype("none", cpu) is None
     assert amp_dtype("bf16", cpu) == torch.bfloat16 and amp_dtype("fp16", cpu) == torch.float16
+
+
+def test_the_optimizer_takes_momentum_and_weight_decay_from_the_config_and_scales_the_lr():
+    from pipelines.config import OptimSection
+    from pipelines.training.step import make_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    optim = OptimSection(lr=0.1, base_batch=8, momentum=0.5, weight_decay=0.01)
+    group = make_optimizer(model, optim, global_batch=32).param_groups[0]
+    assert group["lr"] == pytest.approx(0.4)  # four times the base batch, four times the lr
+    assert group["momentum"] == 0.5 and group["weight_decay"] == 0.01

@@ -77,9 +77,10 @@ class VideoCache:
         return sum(m["nbytes"] for m in self._metadata())
 
 
-def _decode_whole(path: str, min_side: int, max_aspect: float) -> tuple[dict, np.ndarray | None]:
+def decode_whole(path: str, min_side: int, max_aspect: float) -> tuple[dict, np.ndarray | None]:
     """Every frame of one video and the decoder that gave them, or why there are none
-    (``{"reason", "detail", "decoder", "nbytes"}``)."""
+    (``{"reason", "detail", "decoder", "nbytes"}``). A Ray task here; ``bench train``'s plain
+    PyTorch script fills its in-memory set with it too, so both decode alike."""
     try:
         reader = open_video(path)
         frames, why = read_frames_saying_decoder(reader, np.arange(len(reader)), path, min_side, max_aspect)
@@ -127,7 +128,7 @@ def cache_videos(videos: VideoList, *, num_cpus: float = 1.0, min_side: int = 16
     options = {"num_cpus": num_cpus, "num_returns": 2}
     if label_selector:
         options["label_selector"] = dict(label_selector)
-    decode = ray.remote(**options)(_decode_whole)
+    decode = ray.remote(**options)(decode_whole)
     pending = [decode.remote(r.path, min_side, max_aspect) for r in videos.records]
     log.info("caching %d videos of %s in the background", len(videos), videos.source or "a list")
     return VideoCache(videos.source, [frames for _, frames in pending], [meta for meta, _ in pending])

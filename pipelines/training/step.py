@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import smallbig
 
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, OptimSection
 from ..data.batches import ClipBatch
 from .metrics import LR, MEAN_CLASS_ACC, TRAIN, TRAIN_CLIPS_PER_S, TRAIN_STEP_S, ClassificationMeter
 
@@ -33,6 +33,13 @@ def build_model_for(config: ExperimentConfig, num_classes: int, *, inflate: bool
         report = smallbig.load_2d_weights(model, state.get("state_dict", state))
         log.info("init from %s: %s", config.model.init_2d, report.summary())
     return model
+
+
+def make_optimizer(model: torch.nn.Module, optim: OptimSection, global_batch: int) -> torch.optim.SGD:
+    """The recipe's SGD, its lr scaled to ``global_batch`` clips per step: the one place momentum and
+    weight decay are read, so the Ray worker, the benchmarks and a notebook train alike."""
+    return torch.optim.SGD(model.parameters(), lr=optim.scaled_lr(global_batch), momentum=optim.momentum,
+                           weight_decay=optim.weight_decay)
 
 
 def cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):

@@ -25,7 +25,7 @@ from .inputs import InputPlan, WorkerInputs
 from .metrics import VAL
 from .pause_points import pause_point
 from .reporting import EpochProgress
-from .step import amp_dtype, build_model_for, cosine_with_warmup, train_epoch, validate
+from .step import amp_dtype, build_model_for, cosine_with_warmup, make_optimizer, train_epoch, validate
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,7 @@ class TrainLoop:
         model = build_model_for(self.config, len(plan.classes), inflate=self.checkpoint is None)
         self.model = model.to(self.device).to(memory_format=self.memory_format)
         optim = self.config.optim
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=optim.scaled_lr(self.config.data.batch_size * plan.world_size),
-            momentum=optim.momentum, weight_decay=optim.weight_decay)
+        self.optimizer = make_optimizer(self.model, optim, self.config.data.batch_size * plan.world_size)
         steps = plan.steps_per_epoch
         self.scheduler = cosine_with_warmup(self.optimizer, steps * optim.epochs, int(steps * optim.warmup_epochs))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
