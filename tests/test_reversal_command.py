@@ -20,7 +20,7 @@ import run
 from pipelines.data.batches import ClipBatch
 from pipelines.data.synthetic import class_names, write_synthetic
 from pipelines.presets import preset
-from pipelines.training.checkpoints import save_checkpoint
+from pipelines.training.checkpoints import save_initial_checkpoint
 from pipelines.training.reversal import (
     BENCHMARK_LABELS,
     SAME_LABEL,
@@ -30,7 +30,6 @@ from pipelines.training.reversal import (
     split_directions,
 )
 from pipelines.training.scoring import both_ways, score_batches
-from pipelines.training.step import build_model_for, cosine_with_warmup
 from pipelines.training.testing import per_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,13 +74,7 @@ def write_benchmark_checkpoint(folder: Path, model: str) -> Path:
     """A checkpoint as training writes it (``state.pt``: weights, optimizer, config, classes), for
     the built-in benchmark's 19 classes, at its initial weights: reversal is about the
     architecture's symmetry, which training cannot change, and training would cost a minute."""
-    config = preset("smoke").with_overrides({"model.name": model})
-    network = build_model_for(config, len(class_names()))
-    optimizer = torch.optim.SGD(network.parameters(), lr=0.1)
-    folder.mkdir(parents=True)
-    save_checkpoint(folder, model=network, optimizer=optimizer, scheduler=cosine_with_warmup(optimizer, 4, 1),
-                    scaler=torch.amp.GradScaler("cpu", enabled=False), epoch=0, classes=class_names(),
-                    config=config.to_dict())
+    save_initial_checkpoint(folder, preset("smoke").with_overrides({"model.name": model}), class_names())
     return folder
 
 

@@ -33,6 +33,19 @@ def save_checkpoint(folder: str | Path, *, model, optimizer, scheduler, scaler, 
     return path
 
 
+def save_initial_checkpoint(folder: str | Path, config: ExperimentConfig, classes: list[str]) -> Path:
+    """A checkpoint of ``config``'s model at its initial weights, as training writes one: what a
+    check of the test phase scores when accuracy is not the point (its speed, its symmetry)."""
+    from .step import cosine_with_warmup, make_optimizer
+
+    model = build_model_for(config, len(classes))
+    optimizer = make_optimizer(model, config.optim, config.data.batch_size)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(folder, model=model, optimizer=optimizer, scheduler=cosine_with_warmup(optimizer, 2, 1),
+                           scaler=torch.amp.GradScaler("cpu", enabled=False), epoch=0, classes=list(classes),
+                           config=config.to_dict())
+
+
 def load_checkpoint(folder: str | Path) -> dict:
     """The state in a checkpoint folder on this machine, or at a URI (``s3://``, ``gs://``, ``file://``)."""
     location = str(folder)
