@@ -257,6 +257,7 @@ def _route(data: dict, show=None) -> None:
     """One batch of forwarded lines (one worker, one stream): see :func:`route_worker_output`."""
     from ray.experimental.tqdm_ray import RAY_TQDM_MAGIC
 
+    from .data.health import TooManyBadVideos
     from .ray_private import autoscaler_events
 
     ray_log = logging.getLogger(RAY_WORKERS_LOGGER)
@@ -266,6 +267,9 @@ def _route(data: dict, show=None) -> None:
     if data.get("pid") == "autoscaler":  # its events, not its status every few seconds (as Ray prints it)
         lines = autoscaler_events(lines)
     theirs, failing = [], False
+    # A data stop is said once, by our tally, naming the files; the tracebacks Ray prints as it
+    # travels up (decode actor, Ray Data, the training worker, Ray Train) go to the log file only.
+    data_stop = any(TooManyBadVideos.__name__ in line for line in lines)
     for line in lines:
         at = line.find(REMOTE_MARK)
         if at >= 0:
@@ -276,6 +280,7 @@ def _route(data: dict, show=None) -> None:
         if RAY_TQDM_MAGIC not in line:
             failing = failing or bool(_ERROR_LINE.search(line))
             raylet = data.get("pid") == "raylet" and not line.startswith("WARNING")  # its errors
-            ray_log.log(logging.ERROR if failing or raylet else logging.INFO, "%s %s", source, line)
+            error = (failing or raylet) and not data_stop
+            ray_log.log(logging.ERROR if error else logging.INFO, "%s %s", source, line)
     if show is not None and theirs:
         show({**data, "lines": theirs})

@@ -66,3 +66,44 @@ def autoscaler_events(lines: list[str]) -> list[str]:
     from ray._private.worker import filter_autoscaler_events
 
     return list(filter_autoscaler_events(lines))
+
+
+# -- Ray Train's retry decision: a data error is not retried like a lost worker
+
+def base_errors(training_failed_error) -> list[BaseException]:
+    """The exceptions the workers raised, unwrapped from Ray Train's traceback carrier (its
+    ``UserExceptionWithTraceback`` keeps the original in ``_base_exc``, with no public accessor)."""
+    failures = getattr(training_failed_error, "worker_failures", None) or {}
+    return [getattr(error, "_base_exc", error) for error in failures.values()]
+
+
+def trainer_not_retrying(trainer, errors: tuple[type[BaseException], ...]):
+    """``trainer`` with a failure policy that raises at once when a worker failed with one of
+    ``errors`` and otherwise decides as Ray's default policy does (``max_failures`` retries).
+
+    Ray Train 2.60 builds its policy from ``FailureConfig`` alone, with no public way to tell a
+    lost worker (worth a retry from the last checkpoint) from an error that every retry would
+    meet again, such as too many unreadable videos. The trainer's private factory is replaced
+    for this trainer's ``fit`` only.
+    """
+    from ray.train.v2._internal.execution.failure_handling import DefaultFailurePolicy, FailureDecision
+    from ray.train.v2.api import data_parallel_trainer
+
+    class NotRetrying(DefaultFailurePolicy):
+        def make_decision(self, training_failed_error):
+            if any(isinstance(error, errors) for error in base_errors(training_failed_error)):
+                return FailureDecision.RAISE
+            return super().make_decision(training_failed_error)
+
+    fit = trainer.fit
+
+    def fit_not_retrying():
+        default = data_parallel_trainer.create_failure_policy
+        data_parallel_trainer.create_failure_policy = NotRetrying
+        try:
+            return fit()
+        finally:
+            data_parallel_trainer.create_failure_policy = default
+
+    trainer.fit = fit_not_retrying
+    return trainer

@@ -22,6 +22,8 @@ import pytest
 from data_helpers import skip_or_fail_in_ci
 from pipelines.data.decoding import decode_video, open_video, read_frames
 from pipelines.data.sampling import ClipSpec
+from pipelines.training.pause_points import PAUSE_DIR_ENV
+from train_helpers import PausePoints
 
 SPEC = ClipSpec(frames=8, stride=4, crop=112, train_short=(128, 160), eval_short=128, test_short=128, test_clips=2)
 
@@ -164,10 +166,13 @@ def ray_here(tmp_path_factory):
     ray = pytest.importorskip("ray")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    pauses = PausePoints(tmp_path_factory.mktemp("pauses"))
+    os.environ.update(pauses.env)  # before Ray starts: the workers count their attempts there
     ray.init(num_cpus=2, log_to_driver=False)
-    yield ray
+    yield pauses
     ray.shutdown()
     del os.environ["MLFLOW_TRACKING_URI"]
+    del os.environ[PAUSE_DIR_ENV]
 
 
 def train_on(root: Path, name: str, **overrides):
@@ -199,6 +204,37 @@ def test_a_run_over_real_videos_and_every_bad_kind_serves_each_good_one_and_repo
     assert per_epoch("videos_skipped") == [len(bad)] * 2
     for reason in bad:  # missing, empty, unreadable, truncated, too_short, bad_size: each once per epoch
         assert per_epoch(f"videos_skipped_{reason}") == [1, 1], reason
+    # and every one named once, in the run, with why and the epoch it was first skipped in
+    assert skipped_csv(client, run.info.run_id) == sorted(("train", path, reason, "0") for reason, path in bad.items())
+
+
+def skipped_csv(client, run_id):
+    import csv
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        with open(client.download_artifacts(run_id, "data/skipped.csv", folder), newline="") as handle:
+            return sorted((row["split"], row["path"], row["reason"], row["first_epoch"]) for row in csv.DictReader(handle))
+
+
+@pytest.mark.slow
+def test_too_many_bad_videos_stop_a_training_run_at_once_naming_them_without_a_retry(mixed_training_list, ray_here):
+    """The data's fault, not a lost worker's: a retry would meet the same files, so none is made
+    (``run.max_failures`` is 2 here), and the run stops with the offenders named and logged."""
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.errors import UsageError
+
+    root, _, bad = mixed_training_list
+    with pytest.raises(UsageError, match=r"videos unreadable in epoch 0, more than the allowed 5.0%") as stopped:
+        train_on(root, "stopped", **{"run.max_failures": 2})
+    assert any(path in str(stopped.value) for path in bad.values())
+    assert ray_here.arrivals("stopped", "attempt") == 1  # the worker group started once: no retry
+    client = MlflowClient()
+    run = client.search_runs([client.get_experiment_by_name("smallbig").experiment_id],
+                             filter_string="tags.`mlflow.runName` = 'stopped'")[0]
+    assert run.info.status == "FAILED"
+    assert {path for _, path, _, _ in skipped_csv(client, run.info.run_id)} <= set(bad.values())
 
 
 @pytest.mark.slow

@@ -21,8 +21,26 @@ from ..errors import UsageError
 log = logging.getLogger(__name__)
 
 
-class TooManyBadVideos(RuntimeError):
-    """More than the allowed fraction of a dataset could not be read; lists the first offenders."""
+class TooManyBadVideos(UsageError):
+    """More than the allowed fraction of a dataset could not be read; lists the first offenders.
+
+    The data's fault, not the machine's: a retry would meet the same files, so a training run
+    stops at once (``pipelines.ray_private.DataErrorsNotRetried``) and says this, without a traceback.
+    """
+
+
+def data_stop_in(error: BaseException) -> TooManyBadVideos | None:
+    """The :class:`TooManyBadVideos` behind ``error``, if any: Ray Data wraps what a decode actor
+    raised (``UserCodeException`` from a ``RayTaskError``), and the wrapping hides its type from
+    whoever decides on a retry, in another process where the chain is gone."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, TooManyBadVideos):
+            original = getattr(error, "cause", None)  # a RayTaskError carries the actor's own exception
+            return original if isinstance(original, TooManyBadVideos) else TooManyBadVideos(*error.args)
+        seen.add(id(error))
+        error = error.__cause__ or getattr(error, "cause", None) or error.__context__
+    return None
 
 
 class DataHealth:
@@ -118,6 +136,15 @@ class DataHealth:
     def started_count(self) -> int:
         return self.starts
 
+    def skipped(self) -> list[dict]:
+        """Every video skipped so far, once, with the first epoch it was skipped in (what a run
+        logs as ``data/skipped.csv``)."""
+        first: dict[str, dict] = {}
+        for epoch in sorted(self.bad):
+            for path, reason, detail in self.bad[epoch].values():
+                first.setdefault(path, {"path": path, "reason": reason, "detail": detail, "first_epoch": epoch})
+        return list(first.values())
+
     def epochs(self) -> list[int]:
         return sorted(set(self.served) | set(self.bad))
 
@@ -149,6 +176,9 @@ class Tallies:
 
     def rewind(self, key: str, epoch: int) -> None:
         self.tallies[key].rewind(epoch)
+
+    def skipped(self, key: str) -> list[dict]:
+        return self.tallies[key].skipped()
 
 
 @dataclass(frozen=True)
@@ -186,6 +216,10 @@ class RemoteTally:
     def starts(self) -> int:
         """How many decode workers have started for this dataset."""
         return _wait(self.actor.started_count.remote(self.key))
+
+    def skipped(self) -> list[dict]:
+        """Every video skipped so far and the first epoch it was (see :meth:`DataHealth.skipped`)."""
+        return _wait(self.actor.skipped.remote(self.key))
 
 
 def _wait(reference):

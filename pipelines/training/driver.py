@@ -14,6 +14,7 @@ from pathlib import Path
 
 import smallbig
 
+from .. import ray_private
 from .. import storage as storage_rules
 from ..config import ExperimentConfig
 from ..data.annotations import read_dataset_folder
@@ -21,6 +22,7 @@ from ..data.cache import VideoCache
 from ..data.dataset import DecodePool
 from ..data.epochs import steps_per_epoch
 from ..data.folders import resolve_data
+from ..data.health import TooManyBadVideos
 from ..data.manifest import fingerprint
 from .checkpoints import checkpoint_location
 from .inputs import InputPlan
@@ -160,7 +162,7 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list, label
     resources = {"CPU": data.cpus_per_worker}
     if config.run.gpus_per_worker:
         resources["GPU"] = config.run.gpus_per_worker
-    return TorchTrainer(
+    trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"plan": plan},
         scaling_config=ray.train.ScalingConfig(
@@ -172,6 +174,7 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list, label
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.run.checkpoints_to_keep),
             callbacks=callbacks),
     )
+    return ray_private.trainer_not_retrying(trainer, (TooManyBadVideos,))  # the same files would stop a retry
 
 
 def registered_epochs(config: ExperimentConfig) -> list[dict]:
@@ -196,10 +199,32 @@ def tested(client, run_id: str) -> dict | None:
     return {k: v for k, v in metrics.items() if k.startswith(TEST)} if TEST_TOP1 in metrics else None
 
 
+def log_skipped(client, run_id: str, inputs: InputPlan) -> None:
+    """``data/skipped.csv`` in the run: every training and validation video skipped in this
+    invocation (split, path, reason, detail, first epoch), whether the run finished or stopped."""
+    import csv
+    import tempfile
+
+    rows = [{"split": split, **row} for split, tally in (("train", inputs.train_health), ("val", inputs.val_health))
+            for row in tally.skipped()]
+    if not rows:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "skipped.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, ["split", "path", "reason", "detail", "first_epoch"])
+            writer.writeheader()
+            writer.writerows(rows)
+        client.log_artifact(run_id, str(path), artifact_path="data")
+
+
 def test_workers(config: ExperimentConfig, data: RunData) -> TestWorkers:
     """The multi-view test's workers: as many as trained, each with a training worker's resources."""
+    from ..cluster import TRAIN_LABEL_SELECTOR
+
     return TestWorkers(config.run.workers, data.cpus_per_worker, config.run.gpus_per_worker,
-                       threads=config.run.threads)
+                       threads=config.run.threads,
+                       label_selector=TRAIN_LABEL_SELECTOR if data.pool.label_selector else None)
 
 
 def run_the_test(config: ExperimentConfig, data: RunData, checkpoint: str, client, run_id: str) -> dict:
@@ -240,7 +265,15 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
     try:
         params = background.submit(log_run_params, client, run_id, config, len(data.classes))
         reporter.catch_up(registered_epochs(config))
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except Exception as error:  # Ray Train's TrainingFailedError, with what each worker raised
+            stop = next((e for e in ray_private.base_errors(error) if isinstance(e, TooManyBadVideos)), None)
+            if stop is None:
+                raise
+            raise stop from None  # the data's fault: one message naming the offenders, no traceback
+        finally:
+            log_skipped(client, run_id, data.inputs)
         params.result()
         decoders = {"train_decoders_started": data.inputs.train_health.starts(),
                     "val_decoders_started": data.inputs.val_health.starts()}

@@ -37,6 +37,7 @@ class TestWorkers:
     cpus: float = 1.0
     gpus: float = 0.0
     resources: Mapping[str, float] | None = None  # custom resources (e.g. an accelerator type)
+    label_selector: Mapping[str, str] | None = None  # the nodes training ran on, when a cluster labels them
     threads: int = 1  # torch CPU threads: fixed, so the scores are the same however the run was placed
 
     def __post_init__(self) -> None:
@@ -118,10 +119,16 @@ def score_on_workers(checkpoint: str | Path, videos: VideoList, spec: ClipSpec, 
                      reversed_too: bool = False) -> ViewScores:
     """Every test view of ``videos`` scored by ``workers.count`` tasks, one shard each, gathered here."""
     import ray
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    sized = {"num_cpus": workers.cpus, "num_gpus": workers.gpus}
+    # Outside any placement group: a sweep's trial holds one with no CPU (its trainer makes its
+    # own), and its child tasks would otherwise be placed in it, where they can never fit.
+    sized = {"num_cpus": workers.cpus, "num_gpus": workers.gpus,
+             "scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=None)}
     if workers.resources:
         sized["resources"] = dict(workers.resources)
+    if workers.label_selector:
+        sized["label_selector"] = dict(workers.label_selector)
     task = ray.remote(**sized)(_score_shard)
     listed = ray.put(videos)  # once, not once per task: a Kinetics list is tens of MB
     shards = [task.remote(str(checkpoint), listed, spec, rank, workers.count, batch_size, pool, cache,

@@ -20,6 +20,7 @@ import torch
 
 from ..cluster import console_logging
 from ..config import ExperimentConfig
+from ..data.health import data_stop_in
 from .checkpoints import load_checkpoint, save_checkpoint
 from .inputs import InputPlan, WorkerInputs
 from .metrics import VAL
@@ -142,8 +143,8 @@ class TrainLoop:
         if self.rank != 0:
             return {}
         health = self.plan.inputs.train_health.summary(epoch)
-        for reason, count in health["skipped_by_reason"].items():
-            log.warning("epoch %d: skipped %d video(s): %s", epoch + 1, count, reason)
+        for line in skipped_lines(health, epoch):
+            log.warning("%s", line)
         counts = ("clips_served", "videos_served", "videos_served_twice", "videos_skipped", "served_by_pyav")
         return {**{key: float(health[key]) for key in counts},
                 **{f"videos_skipped_{reason}": float(n) for reason, n in health["skipped_by_reason"].items()}}
@@ -168,6 +169,8 @@ class TrainLoop:
         import ray.train
         import ray.train.torch
 
+        if self.rank == 0:
+            pause_point(self.run_name, "attempt")  # once per start of the worker group
         self.restore()
         ddp_model = ray.train.torch.prepare_model(self.model, move_to_device=False)
         if self.config.model.compile:
@@ -185,7 +188,26 @@ class TrainLoop:
             pause_point(self.run_name, f"epoch{epoch}", mark=self.rank == 0, every_epoch=True)
 
 
+def skipped_lines(health: dict, epoch: int, named: int = 5) -> list[str]:
+    """The console's account of an epoch's skipped videos: a count per reason, naming the first
+    ``named`` files in all (the whole list is the run's ``data/skipped.csv``)."""
+    lines, left = [], named
+    for reason, count in health["skipped_by_reason"].items():
+        paths = [o["path"] for o in health["offenders"] if o["reason"] == reason][:max(left, 0)]
+        left -= len(paths)
+        more = f" (+{count - len(paths)} more in data/skipped.csv)" if count > len(paths) else ""
+        lines.append(f"epoch {epoch + 1}: skipped {count} video(s): {reason}"
+                     + (f": {', '.join(paths)}" if paths else "") + more)
+    return lines
+
+
 def train_loop_per_worker(config: dict) -> None:
     """The function Ray Train runs on every worker (``config["plan"]`` is a :class:`WorkerPlan`)."""
     console_logging()
-    TrainLoop(config["plan"]).run()
+    try:
+        TrainLoop(config["plan"]).run()
+    except Exception as error:
+        stop = data_stop_in(error)
+        if stop is None:
+            raise
+        raise stop from None  # its own type, so the failure policy does not retry it (see driver.make_trainer)
