@@ -1,4 +1,5 @@
 """Which videos each worker sees per epoch, and how its clips become exactly the same number of batches."""
+import numpy as np
 import pytest
 
 from pipelines.data.epochs import Sample, epoch_batches, share_size, worker_share
@@ -52,3 +53,20 @@ def test_the_epoch_is_read_to_its_end_before_its_last_batch_is_handed_out():
 def test_an_epoch_without_any_readable_clip_is_an_error():
     with pytest.raises(RuntimeError, match="epoch 1: no readable training clip"):
         list(epoch_batches(samples(0, range(4)) + samples(2, range(4)), [0, 1, 2], steps=2, batch_size=2))
+
+
+def test_a_streams_rows_permute_the_list_once_per_epoch_not_once_per_batch():
+    """On Kinetics a permutation is 240,000 numbers and a batch 8 videos: the decode actors turn
+    row numbers into videos from one permutation per epoch, kept while its batches arrive."""
+    from pipelines.data.annotations import VideoList, VideoRecord
+    from pipelines.data.sources import ShareRows
+
+    videos = VideoList([VideoRecord(f"v{i}.mp4", i % 4) for i in range(100)], ["a", "b", "c", "d"], "list")
+    rows = ShareRows(videos, [0, 1, 2], seed=3, rank=1, world=2, shuffle=True)
+    first = rows({"data": np.arange(0, 8)})["video"]
+    assert rows.share(0) is rows.share(0)  # kept, not computed again
+    assert first.tolist() == worker_share(100, 0, 3, 1, 2).tolist()[:8]
+    later = rows({"data": np.arange(50, 58)})["video"]  # epoch 1's first batch
+    assert later.tolist() == worker_share(100, 1, 3, 1, 2).tolist()[:8]
+    rows({"data": np.arange(100, 108)})  # epoch 2: epoch 0 is dropped, two epochs at most are kept
+    assert sorted(rows._shares) == [1, 2]
