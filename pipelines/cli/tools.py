@@ -62,6 +62,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.training import main as bench_main
     elif args.what == "test":
         from benchmarks.test_phase import main as bench_main
+    elif args.what == "scale":
+        from benchmarks.scale import main as bench_main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     return bench_main(args.rest + (["--json"] if args.json else []))
@@ -94,7 +96,7 @@ def add_tools(commands) -> None:
     synth.set_defaults(func=cmd_data)
 
     bench = commands.add_parser("bench", help="speed benchmarks (see benchmarks/)")
-    bench.add_argument("what", choices=["model", "data", "train", "test"])
+    bench.add_argument("what", choices=["model", "data", "train", "test", "scale"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
     bench.set_defaults(func=cmd_bench)
