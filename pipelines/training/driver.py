@@ -28,6 +28,7 @@ from .checkpoints import checkpoint_location
 from .inputs import InputPlan
 from .metrics import TEST, TEST_TOP1
 from .pause_points import pause_point
+from .reporting import log_skipped
 from .scoring import TestWorkers
 from .step import build_model_for
 from .worker import WorkerPlan, train_loop_per_worker
@@ -199,25 +200,6 @@ def tested(client, run_id: str) -> dict | None:
     return {k: v for k, v in metrics.items() if k.startswith(TEST)} if TEST_TOP1 in metrics else None
 
 
-def log_skipped(client, run_id: str, inputs: InputPlan) -> None:
-    """``data/skipped.csv`` in the run: every training and validation video skipped in this
-    invocation (split, path, reason, detail, first epoch), whether the run finished or stopped."""
-    import csv
-    import tempfile
-
-    rows = [{"split": split, **row} for split, tally in (("train", inputs.train_health), ("val", inputs.val_health))
-            for row in tally.skipped()]
-    if not rows:
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "skipped.csv"
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, ["split", "path", "reason", "detail", "first_epoch"])
-            writer.writeheader()
-            writer.writerows(rows)
-        client.log_artifact(run_id, str(path), artifact_path="data")
-
-
 def test_workers(config: ExperimentConfig, data: RunData) -> TestWorkers:
     """The multi-view test's workers: as many as trained, each with a training worker's resources."""
     from ..cluster import TRAIN_LABEL_SELECTOR
@@ -268,12 +250,12 @@ def fit(config: ExperimentConfig, *, run_test: bool = True, parent_run_id: str |
         try:
             result = trainer.fit()
         except Exception as error:  # Ray Train's TrainingFailedError, with what each worker raised
+            log_skipped(client, run_id, data.inputs, failing=True)
             stop = next((e for e in ray_private.base_errors(error) if isinstance(e, TooManyBadVideos)), None)
             if stop is None:
                 raise
             raise stop from None  # the data's fault: one message naming the offenders, no traceback
-        finally:
-            log_skipped(client, run_id, data.inputs)
+        log_skipped(client, run_id, data.inputs)
         params.result()
         decoders = {"train_decoders_started": data.inputs.train_health.starts(),
                     "val_decoders_started": data.inputs.val_health.starts()}

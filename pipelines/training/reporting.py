@@ -20,13 +20,17 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ray.train import UserCallback
 
 from ..cluster import PROGRESS_LOGGER, console_logging
 from .metrics import LOSS, LR, TOP1, TOP5, TRAIN, TRAIN_CLIPS_PER_S, VAL, VAL_TOP1
 from .pause_points import pause_point
+
+if TYPE_CHECKING:
+    from .inputs import InputPlan
 
 NODE_ID = "node_id"  # a string each rank adds to its report: where it trained
 
@@ -164,3 +168,29 @@ class ProgressBars(logging.Handler):
                      f"{left // 60:.0f}m{left % 60:02.0f}s", state["loss"])
             last = now
         self.lines[state["run"]] = (title, start, last)
+
+
+def log_skipped(client, run_id: str, inputs: InputPlan, *, failing: bool = False) -> None:
+    """``data/skipped.csv`` in the run: every training and validation video skipped in this
+    invocation (split, path, reason, detail, first epoch), whether the run finished or stopped;
+    when it is ``failing``, a tally that cannot answer is reported, not raised over the run's error."""
+    import csv
+    import tempfile
+
+    try:
+        rows = [{"split": split, **row} for split, tally in (("train", inputs.train_health),
+                                                             ("val", inputs.val_health)) for row in tally.skipped()]
+    except Exception as error:
+        if not failing:
+            raise
+        log.warning("could not list the skipped videos of the failed run: %s", error)
+        return
+    if not rows:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "skipped.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, ["split", "path", "reason", "detail", "first_epoch"])
+            writer.writeheader()
+            writer.writerows(rows)
+        client.log_artifact(run_id, str(path), artifact_path="data")
