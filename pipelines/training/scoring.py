@@ -36,7 +36,6 @@ class TestWorkers:
     count: int = 1
     cpus: float = 1.0
     gpus: float = 0.0
-    resources: Mapping[str, float] | None = None  # custom resources (e.g. an accelerator type)
     label_selector: Mapping[str, str] | None = None  # the nodes training ran on, when a cluster labels them
     threads: int = 1  # torch CPU threads: fixed, so the scores are the same however the run was placed
 
@@ -125,8 +124,6 @@ def score_on_workers(checkpoint: str | Path, videos: VideoList, spec: ClipSpec, 
     # own), and its child tasks would otherwise be placed in it, where they can never fit.
     sized = {"num_cpus": workers.cpus, "num_gpus": workers.gpus,
              "scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=None)}
-    if workers.resources:
-        sized["resources"] = dict(workers.resources)
     if workers.label_selector:
         sized["label_selector"] = dict(workers.label_selector)
     task = ray.remote(**sized)(_score_shard)
