@@ -11,6 +11,7 @@
     python run.py flops --model smallbig_r23_full --frames 8 --size 224 --classes 400
     python run.py models                      # every registered model
     python run.py data synth --out data/synth # the built-in temporal benchmark (dataset folder)
+    python run.py data import kinetics --csv train.csv --csv validate.csv --videos K400 --out data/k400
     python run.py ui                          # the MLflow UI for the local store
     python run.py bench train|model|data      # speed against baselines measured in the same run
 """
@@ -20,6 +21,7 @@ import argparse
 import logging
 import sys
 
+from pipelines.cli.data import add_data
 from pipelines.cli.models import add_flops
 from pipelines.cli.reversal import add_reversal
 from pipelines.cli.tools import add_tools
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (add_flops, add_train, add_checkpoint_commands, add_reversal, add_tools):
+    for add in (add_flops, add_train, add_checkpoint_commands, add_reversal, add_data, add_tools):
         add(commands)
     return parser
 

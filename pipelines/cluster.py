@@ -43,6 +43,9 @@ PROGRESS_LOGGER = "pipelines.progress"
 # handler prints to the console).
 RAY_WORKERS_LOGGER = "ray_workers"
 _ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|^\s*\w*(Error|Exception): ")
+# decord's C++ log lines ("[12:00:00] .../video_reader.cc:83: ERROR opening: x.mp4, ..."): a file
+# it cannot open is ours to report (skipped, counted and named), so they are not errors here.
+_DECODER_LOG_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+\.cc:\d+: ")
 
 
 def start_ray(address: str | None = None, *, num_cpus: int | None = None, route_output: bool = False,
@@ -278,7 +281,7 @@ def _route(data: dict, show=None) -> None:
             continue
         theirs.append(line)
         if RAY_TQDM_MAGIC not in line:
-            failing = failing or bool(_ERROR_LINE.search(line))
+            failing = failing or bool(_ERROR_LINE.search(line) and not _DECODER_LOG_LINE.match(line))
             raylet = data.get("pid") == "raylet" and not line.startswith("WARNING")  # its errors
             error = (failing or raylet) and not data_stop
             ray_log.log(logging.ERROR if error else logging.INFO, "%s %s", source, line)

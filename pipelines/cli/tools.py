@@ -1,4 +1,4 @@
-"""Commands around the work: ``ui`` (MLflow), ``data synth`` (the built-in benchmark), ``bench``."""
+"""Commands around the work: ``ui`` (MLflow) and ``bench``."""
 from __future__ import annotations
 
 import argparse
@@ -41,18 +41,6 @@ def training_runs_pages(uri: str) -> dict[str, str]:
         return {}
 
 
-def cmd_data(args: argparse.Namespace) -> int:
-    from pipelines.data.synthetic import write_synthetic
-
-    summary = write_synthetic(args.out, videos_per_class=args.videos_per_class, size=args.size,
-                              frames=args.frames, seed=args.seed, val_per_class=args.val_per_class,
-                              test_per_class=args.test_per_class, clutter=args.clutter)
-    print(f"wrote {summary['videos']} videos of {summary['classes']} classes to {summary['out']} "
-          f"(train/val/test {summary['splits']['train']}/{summary['splits']['val']}/{summary['splits']['test']}) "
-          f"in {summary['seconds']:.1f} s")
-    return 0
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "model":
         from benchmarks.model_step import main as bench_main
@@ -75,25 +63,6 @@ def add_tools(commands) -> None:
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=cmd_ui)
-
-    data = commands.add_parser("data", help="datasets: write the built-in synthetic benchmark")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
-    synth = data_commands.add_parser("synth", help="write the temporal benchmark as a dataset folder")
-    synth.add_argument("--out", required=True, help="dataset folder to write (read back with --data DIR)")
-    from pipelines.data.synthetic import SyntheticSpec
-
-    default = SyntheticSpec()  # the benchmark the presets use
-    synth.add_argument("--videos-per-class", type=int, default=default.videos_per_class)
-    synth.add_argument("--size", type=int, default=default.size, help="frame side in pixels (even)")
-    synth.add_argument("--frames", type=int, default=default.frames)
-    synth.add_argument("--seed", type=int, default=default.seed)
-    synth.add_argument("--val-per-class", type=int, default=default.val_per_class,
-                       help="validation videos per class (default: 15%%)")
-    synth.add_argument("--test-per-class", type=int, default=default.test_per_class,
-                       help="test videos per class (default: 15%%)")
-    synth.add_argument("--clutter", action="store_true", default=default.clutter,
-                       help="the harder scene: static clutter, more distractors, heavier noise")
-    synth.set_defaults(func=cmd_data)
 
     bench = commands.add_parser("bench", help="speed benchmarks (see benchmarks/)")
     bench.add_argument("what", choices=["model", "data", "train", "test", "scale"])

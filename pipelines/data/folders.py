@@ -1,6 +1,7 @@
 """Where an experiment's videos live: a dataset folder, or the built-in benchmark, written on first use."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -8,13 +9,15 @@ from pathlib import Path
 
 from .. import storage as storage_rules
 from ..errors import UsageError
-from .annotations import CLASSES_FILE
+from .annotations import CLASSES_FILE, AnnotationError, read_classes, read_lines
 from .manifest import mismatches
+from .sampling import ClipSpec
 from .synthetic import SyntheticSpec, write_synthetic
 
 log = logging.getLogger(__name__)
 
 SYNTHETIC = "synthetic"  # the value of data.path that asks for the built-in benchmark
+FLIP_MAP_FILE = "flip_map.txt"  # a dataset's label swaps for mirrored clips (class index pairs)
 
 
 def synthetic_root(storage: str, spec: SyntheticSpec) -> Path:
@@ -53,3 +56,39 @@ def write_benchmark(root: Path, spec: SyntheticSpec) -> None:
     os.replace(partial, root)  # the lists hold paths relative to the folder
     log.info("  %d videos of %d classes in %.0f s (fingerprint %s)", summary["videos"], summary["classes"],
              summary["seconds"], summary["fingerprint"])
+
+
+def write_flip_map(file: Path, swap: dict[int, int]) -> None:
+    """``flip_map.txt``: ``class mirrored_class`` per line, indices of ``classes.txt``."""
+    lines = "".join(f"{a} {b}\n" for a, b in sorted(swap.items()))
+    file.write_text("# class index, then the class a mirrored clip of it shows (lines of classes.txt)\n" + lines,
+                    encoding="utf-8")
+
+
+def read_flip_map(root: Path) -> dict[int, int] | None:
+    """The dataset folder's label swaps for mirrored clips, None when it has none."""
+    file = root / FLIP_MAP_FILE
+    if not file.is_file():
+        return None
+    classes = len(read_classes(root / CLASSES_FILE))
+    swap = {}
+    for number, line in enumerate(read_lines(file), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) != 2 or not all(f.isdigit() and int(f) < classes for f in fields):
+            raise AnnotationError(file, number, "classes", f"{line.strip()!r} (expected two class indices "
+                                  f"0..{classes - 1}: a class and the class its mirror image shows)")
+        swap[int(fields[0])] = int(fields[1])
+    return swap
+
+
+def clip_spec_for(spec: ClipSpec, root: Path) -> ClipSpec:
+    """``spec`` with the dataset's own flip map when clips are flipped and no map was given: a
+    mirrored "pushing something from left to right" must be labelled "... right to left"."""
+    if not spec.flip or spec.flip_label_map is not None:
+        return spec
+    swap = read_flip_map(root)
+    if swap:
+        log.info("flipped clips swap labels by %s (%d classes)", root / FLIP_MAP_FILE, len(swap))
+    return dataclasses.replace(spec, flip_label_map=swap) if swap else spec

@@ -11,8 +11,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..errors import UsageError
 from .annotations import AnnotationError, VideoList, VideoRecord
@@ -35,56 +36,82 @@ def read_kinetics_csv(csv_file: str | os.PathLike, root: str | os.PathLike,
     Videos live at ``<root>/<split>/<label>/<id>_<start>_<end>.mp4`` (``layout="nested"``) or
     directly under ``root`` (``layout="flat"``); ``"auto"`` picks nested when ``<root>/<split>``
     exists for the first row. ``classes`` defaults to the sorted labels of this CSV; pass the
-    training split's classes when reading validation so indices agree.
+    training split's classes when reading validation so indices agree. (``run.py data import
+    kinetics`` finds the files whatever the layout, and checks each one: ``pipelines.data.importing``.)
     """
     if layout not in ("auto", "nested", "flat"):
         raise UsageError(f"layout {layout!r}: expected auto, nested or flat")
     csv_file, root = Path(csv_file), Path(root)
+    rows = list(kinetics_rows(csv_file))
+    names = tuple(classes) if classes is not None else tuple(sorted({row.label for row in rows}))
+    index = {name: i for i, name in enumerate(names)}
+    if layout == "auto":
+        layout = "nested" if rows and (root / rows[0].split).is_dir() else "flat"
+    records = []
+    for row in rows:
+        if row.label not in index:
+            raise AnnotationError(csv_file, row.line, "label",
+                                  f"unknown class {row.label!r} (expected one of the {len(names)} given classes)")
+        name = row.file_name(extension)
+        path = root / row.split / row.label / name if layout == "nested" else root / name
+        records.append(VideoRecord(str(path), index[row.label], key=path.relative_to(root).as_posix()))
+    return VideoList(records, names, source=str(csv_file))
+
+
+@dataclass(frozen=True)
+class KineticsRow:
+    """One line of a Kinetics CSV; ``label`` is None in an unlabelled (test) CSV."""
+
+    line: int
+    label: str | None
+    youtube_id: str
+    time_start: int
+    time_end: int
+    split: str
+
+    def file_name(self, extension: str = ".mp4") -> str:
+        return kinetics_file_name(self.youtube_id, self.time_start, self.time_end, extension)
+
+
+def kinetics_rows(csv_file: str | os.PathLike, *, allow_unlabelled: bool = False) -> Iterator[KineticsRow]:
+    """The rows of a Kinetics CSV (quoted labels with commas, spaces and parentheses read as the
+    ``csv`` module reads them). ``allow_unlabelled``: a CSV without a ``label`` column (the
+    challenge's test split) gives rows whose label is None instead of stopping."""
+    csv_file = Path(csv_file)
     if not csv_file.is_file():
         raise AnnotationError(csv_file, None, "file", "Kinetics CSV not found")
-    with csv_file.open(newline="", encoding="utf-8") as handle:
+    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
+        header = [h.strip() for h in next(reader, None) or []]
+        if not header:
             raise AnnotationError(csv_file, 1, "header", f"empty file (expected {','.join(KINETICS_COLUMNS)})")
-        header = [h.strip() for h in header]
-        missing = [c for c in KINETICS_COLUMNS if c not in header]
+        needed = [c for c in KINETICS_COLUMNS if c != "label" or not allow_unlabelled or "label" in header]
+        missing = [c for c in needed if c not in header]
         if missing:
             raise AnnotationError(csv_file, 1, "header", f"missing column(s) {missing} "
                                   f"(expected {','.join(KINETICS_COLUMNS)})")
-        col = {name: header.index(name) for name in KINETICS_COLUMNS}
-        rows = []
+        col = {name: header.index(name) for name in needed}
         for number, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) < len(header):
-                raise AnnotationError(csv_file, number, header[len(row)],
-                                      f"missing column: {len(row)} of {len(header)} ({','.join(header)})")
-            values = {name: row[index].strip() for name, index in col.items()}
-            for name in ("time_start", "time_end"):
-                try:
-                    values[name] = int(float(values[name]))
-                except ValueError:
-                    raise AnnotationError(csv_file, number, name,
-                                          f"{values[name]!r} is not a number of seconds") from None
-            if not values["label"]:
-                raise AnnotationError(csv_file, number, "label", "empty class name")
-            if not values["youtube_id"]:
-                raise AnnotationError(csv_file, number, "youtube_id", "empty video id")
-            rows.append((number, values))
-    names = tuple(classes) if classes is not None else tuple(sorted({v["label"] for _, v in rows}))
-    index = {name: i for i, name in enumerate(names)}
-    if layout == "auto":
-        layout = "nested" if rows and (root / rows[0][1]["split"]).is_dir() else "flat"
-    records = []
-    for number, values in rows:
-        if values["label"] not in index:
-            raise AnnotationError(csv_file, number, "label",
-                                  f"unknown class {values['label']!r} (expected one of the {len(names)} given classes)")
-        name = kinetics_file_name(values["youtube_id"], values["time_start"], values["time_end"], extension)
-        path = root / values["split"] / values["label"] / name if layout == "nested" else root / name
-        records.append(VideoRecord(str(path), index[values["label"]], key=path.relative_to(root).as_posix()))
-    return VideoList(records, names, source=str(csv_file))
+            if row and any(cell.strip() for cell in row):
+                yield _kinetics_row(csv_file, number, header, row, col)
+
+
+def _kinetics_row(csv_file: Path, number: int, header: list[str], row: list[str], col: dict[str, int]) -> KineticsRow:
+    if len(row) < len(header):
+        raise AnnotationError(csv_file, number, header[len(row)],
+                              f"missing column: {len(row)} of {len(header)} ({','.join(header)})")
+    values = {name: row[index].strip() for name, index in col.items()}
+    times = {}
+    for name in ("time_start", "time_end"):
+        try:
+            times[name] = int(float(values[name]))
+        except ValueError:
+            raise AnnotationError(csv_file, number, name, f"{values[name]!r} is not a number of seconds") from None
+    for name, what in (("label", "class name"), ("youtube_id", "video id"), ("split", "split name")):
+        if name in values and not values[name]:
+            raise AnnotationError(csv_file, number, name, f"empty {what}")
+    return KineticsRow(number, values.get("label"), values["youtube_id"], times["time_start"], times["time_end"],
+                       values["split"])
 
 
 # ---------------------------------------------------------------- Something-Something V2

@@ -21,7 +21,7 @@ from ..data.annotations import read_dataset_folder
 from ..data.cache import VideoCache
 from ..data.dataset import DecodePool
 from ..data.epochs import steps_per_epoch
-from ..data.folders import resolve_data
+from ..data.folders import clip_spec_for, resolve_data
 from ..data.health import TooManyBadVideos
 from ..data.manifest import fingerprint
 from .checkpoints import checkpoint_location
@@ -99,6 +99,7 @@ def prepare_data(config: ExperimentConfig, cluster_cpus: float, cache: DatasetCa
     from ..data.health import remote_tallies
 
     root = resolve_data(config.data.path, config.run.storage, config.data.synthetic)
+    config.data.clip = clip_spec_for(config.data.clip, root)  # the dataset's flip map, when it has one
     if cache is None:
         cache = cache_dataset(config, root, worker_resources(config, cluster_cpus, cached=True)[1], test=run_test)
     cpus, pool = worker_resources(config, cluster_cpus, cached=cache is not None)
