@@ -14,8 +14,9 @@ from pipelines.data.video_io import write_video
 
 
 def kinetics_like_videos(folder: Path, count: int, width: int, height: int, frames: int,
-                         seed: int = 0) -> VideoList:
-    """Videos with moving texture (cheap to make, costly enough to decode like real footage)."""
+                         seed: int = 0, fps: int = 25, keyframe_interval: int = 50) -> VideoList:
+    """Videos with moving texture (cheap to make, costly enough to decode like real footage);
+    2 s GOPs by default, as web video; ``keyframe_interval=250`` is YouTube's 8-10 s."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -33,6 +34,6 @@ def kinetics_like_videos(folder: Path, count: int, width: int, height: int, fram
                 shift = np.roll(texture, int(t * speed * 40), axis=1)
                 noise = rng.normal(0, 4, size=(height, width, 1))
                 video[t] = np.clip(base + wave + 0.4 * shift + noise, 0, 255).astype(np.uint8)
-            write_video(path, video, fps=25, crf=23, options={"g": "50"})  # 2 s GOPs, like web video
+            write_video(path, video, fps=fps, crf=23, options={"g": str(keyframe_interval)})
         records.append(VideoRecord(str(path), index % 2))
     return VideoList(records, ("a", "b"), source=str(folder))

@@ -35,3 +35,24 @@ def test_one_cpu_pins_the_body_and_restores_the_machine():
     with one_cpu() as pinned:
         assert pinned and len(os.sched_getaffinity(0)) == 1
     assert os.sched_getaffinity(0) == before
+
+
+def test_bench_decode_reads_the_same_clips_from_originals_and_copies_and_reports_both_rates(capsys, tmp_path):
+    code = run.main(["bench", "decode", "--json", "--videos", "1", "--passes", "2", "--rounds", "1",
+                     "--scratch", str(tmp_path)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["clips"] == 2  # one training clip a video and pass, from each side
+    for side in ("original", "reencoded"):
+        low, high = rate_bounds(report["clips"], report[f"{side}_seconds"], seconds_digits=2)
+        assert low <= report[f"{side}_clips_per_core_s"] <= high, side
+    assert report["speedup"] == pytest.approx(report["reencoded_clips_per_core_s"] / report["original_clips_per_core_s"],
+                                              abs=0.01)
+    # the copies are the same frames up to the codec's loss (a wrong frame differs by tens of levels)
+    assert 0 < report["mean_abs_difference"] < 6
+    import decord
+
+    (original,), (copy,) = (list((tmp_path / folder).glob("*.mp4"))
+                            for folder in ("youtube-340x256", "copies-340x256-320p-k8"))
+    assert len(decord.VideoReader(str(original)).get_key_indices()) <= 2  # 250 apart, or x264's own scene cut
+    assert list(decord.VideoReader(str(copy)).get_key_indices()) == list(range(0, 300, 8))

@@ -16,8 +16,9 @@ import run
 from data_helpers import bad_files, numbered_video
 from pipelines.data.annotations import read_dataset_folder
 from pipelines.data.folders import clip_spec_for, read_flip_map
-from pipelines.data.importing import kinetics_listing, list_listing, ssv2_listing
+from pipelines.data.importing import Reencoding, kinetics_listing, list_listing, ssv2_listing
 from pipelines.data.sampling import ClipSpec
+from pipelines.data.video_io import read_frame_number
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Official Kinetics-400 labels hold spaces, parentheses and (quoted) commas.
@@ -244,7 +245,7 @@ def test_an_ssv2_import_trains_with_its_flip_map(tmp_path):
     assert run_info.data.metrics["epoch"] == 0 and params["data.clip.flip"] == "True"
 
 
-def test_a_list_import_keeps_videos_inside_the_dataset_folder_where_they_are(tmp_path):
+def test_a_list_import_reencodes_into_copies_beside_the_videos_and_resumes_an_interrupted_reencode(tmp_path):
     out = tmp_path / "dataset"
     (out / "clips").mkdir(parents=True)
     for i in range(4):
@@ -255,8 +256,36 @@ def test_a_list_import_keeps_videos_inside_the_dataset_folder_where_they_are(tmp
     listing = list_listing(tmp_path / "classes.txt", {"train": tmp_path / "train.txt", "val": tmp_path / "val.txt"},
                            out / "clips")
     assert [w.path is None for w in listing.splits["train"]] == [False, False, True]
-    done = import_command("list", "--classes", str(tmp_path / "classes.txt"), "--train", str(tmp_path / "train.txt"),
-                          "--val", str(tmp_path / "val.txt"), "--videos", str(out / "clips"), "--out", str(out))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (out / "train.txt").read_text() == "clips/c0.mp4 0\nclips/c1.mp4 1\n"
+    argv = ["list", "--classes", str(tmp_path / "classes.txt"), "--train", str(tmp_path / "train.txt"),
+            "--val", str(tmp_path / "val.txt"), "--videos", str(out / "clips"), "--out", str(out),
+            "--reencode", "--short-side", "40", "--keyframe-interval", "4"]
+    first = import_command(*argv)
+    assert first.returncode == 0, first.stderr[-3000:]
+    copies = out / "clips-40p-k4"
+    # the copies are made beside the sources, inside the dataset folder: named from there, no link
+    assert (out / "train.txt").read_text() == "clips-40p-k4/c0.mp4 0\nclips-40p-k4/c1.mp4 1\n"
     assert not (out / "videos").exists()
+    assert f"re-encoded 4 video(s) now, 0 before, 0 failed, into {copies}" in first.stdout
+
+    # interrupted: one copy lost, a half-written one left in its place; the rerun makes that one only
+    (copies / "c1.mp4").unlink()
+    (copies / "c1.mp4.partial").write_bytes(b"\x00" * 100)
+    again = import_command(*argv)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"re-encoded 1 video(s) now, 3 before, 0 failed, into {copies}" in again.stdout
+    assert not (copies / "c1.mp4.partial").exists()
+    import decord
+
+    copy = decord.VideoReader(str(copies / "c1.mp4"))
+    assert len(copy) == 20 and copy[0].shape == (40, 54, 3)  # 48x64 scaled to a 40 px short side, even
+    assert list(copy.get_key_indices()) == [0, 4, 8, 12, 16]
+    assert read_frame_number(copy[13].asnumpy()) == 13
+
+
+def test_copies_are_never_enlarged_and_a_folder_of_other_settings_is_refused(tmp_path):
+    spec = Reencoding(short_side=320, keyframe_interval=8)
+    assert spec.size_for(256, 340) == (256, 340) and spec.size_for(720, 1280) == (320, 568)
+    assert spec.size_for(361, 641) == (320, 568)  # rounded to even sides for x264
+    spec.claim(tmp_path / "copies")
+    with pytest.raises(ValueError, match="re-encoded with .*keyframe_interval.: 8.*choose another --reencode-to"):
+        Reencoding(short_side=320, keyframe_interval=16).claim(tmp_path / "copies")

@@ -38,7 +38,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from pipelines.cli.console import setup_console
     from pipelines.cluster import start_ray
-    from pipelines.data.importing import REPORT_FILE, import_dataset
+    from pipelines.data.importing import Reencoding, import_dataset
 
     listing = listing_from_args(args)  # a bad annotation line stops here, before Ray starts
     out = Path(args.out).expanduser().resolve()
@@ -46,20 +46,32 @@ def cmd_import(args: argparse.Namespace) -> int:
     log_file = setup_console(out / "import.log", args.verbose)
     log.info("log: %s  (Ray's and the decoders' own output)", log_file)
     start_ray(args.address, route_output=True, verbose=args.verbose)
+    reencode = Reencoding(args.short_side, args.keyframe_interval) if args.reencode else None
     with tqdm(unit="video", desc="probing", disable=not sys.stderr.isatty()) as bar:
-        summaries, reused = import_dataset(listing, out, progress=bar)
-    print(f"\nimported {args.format} into {out}: {len(listing.classes)} classes")
+        done = import_dataset(listing, out, reencode=reencode, reencode_to=args.reencode_to, progress=bar)
+    print_summary(args.format, out, listing, done)
+    print(f"  next: python run.py train --data {out} ...")
+    return 0
+
+
+def print_summary(format_name: str, out: Path, listing, done) -> None:
+    """One screen: per split listed, found, usable, served by PyAV and left out by reason."""
+    from pipelines.data.importing import REPORT_FILE
+
+    print(f"\nimported {format_name} into {out}: {len(listing.classes)} classes")
     print(f"  {'split':6s} {'listed':>7s} {'found':>7s} {'usable':>7s} {'PyAV':>5s}  left out")
-    for split, s in summaries.items():
+    for split, s in done.splits.items():
         left = ", ".join(f"{reason} {n}" for reason, n in sorted(s.skipped.items()) if n) or "-"
         print(f"  {split:6s} {s.listed:7d} {s.found:7d} {s.usable:7d} {s.pyav:5d}  {left}")
     for note in listing.notes:
         print(f"  note: {note}")
     probed = len({v.path for w in listing.splits.values() for v in w if v.path})
-    print(f"  probed {probed - reused} video(s), {reused} unchanged since the last import; "
+    print(f"  probed {probed - done.reused} video(s), {done.reused} unchanged since the last import; "
           f"left out, by file: {out / REPORT_FILE}")
-    print(f"  next: python run.py train --data {out} ...")
-    return 0
+    if done.reencoded is not None:
+        r = done.reencoded
+        print(f"  re-encoded {r.made} video(s) now, {r.before} before, {r.failed} failed, into {r.folder}: "
+              f"{r.bytes_in / 1e6:.1f} MB -> {r.bytes_out / 1e6:.1f} MB on disk ({r.bytes_out / max(r.bytes_in, 1):.0%})")
 
 
 def add_data(commands) -> None:
@@ -85,7 +97,21 @@ def add_data(commands) -> None:
         parser.add_argument("--out", required=True, help="the dataset folder to write (train with --data OUT)")
         parser.add_argument("--address", help="a Ray cluster to probe on (default: RAY_ADDRESS, else Ray here)")
         parser.add_argument("--verbose", action="store_true", help="Ray's own output on the console too")
+        _add_reencode(parser)
         parser.set_defaults(func=cmd_import)
+
+
+def _add_reencode(parser) -> None:
+    from pipelines.data.importing import Reencoding
+
+    default = Reencoding()
+    parser.add_argument("--reencode", action="store_true",
+                        help="train from copies cheap to read clips from: H.264 MP4, --short-side, --keyframe-interval")
+    parser.add_argument("--short-side", type=int, default=default.short_side,
+                        help="the copies' short side in pixels, never enlarged (default: %(default)s)")
+    parser.add_argument("--keyframe-interval", type=int, default=default.keyframe_interval,
+                        help="frames between keyframes in the copies (default: %(default)s)")
+    parser.add_argument("--reencode-to", help="the copies' folder (default: beside --videos, e.g. K400-320p-k8)")
 
 
 def _add_synth(data_commands) -> None:

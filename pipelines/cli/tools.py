@@ -52,6 +52,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.test_phase import main as bench_main
     elif args.what == "scale":
         from benchmarks.scale import main as bench_main
+    elif args.what == "decode":
+        from benchmarks.decode import main as bench_main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     return bench_main(args.rest + (["--json"] if args.json else []))
@@ -65,7 +67,7 @@ def add_tools(commands) -> None:
     ui.set_defaults(func=cmd_ui)
 
     bench = commands.add_parser("bench", help="speed benchmarks (see benchmarks/)")
-    bench.add_argument("what", choices=["model", "data", "train", "test", "scale"])
+    bench.add_argument("what", choices=["model", "data", "train", "test", "scale", "decode"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark")
     bench.set_defaults(func=cmd_bench)
