@@ -50,7 +50,7 @@ def test_a_quiet_train_shows_our_lines_and_puts_rays_in_the_log_file_it_names(qu
     assert "Trial status" not in out and "core_worker" not in out
     assert re.search(r"^epoch 1/2  loss \d+\.\d+  val top-1 \d+\.\d", out, re.M), out
     assert re.search(r"^epoch 2/2  loss ", out, re.M), out
-    assert re.search(r"^test: top1 ", out, re.M), out
+    assert re.search(r"^test: top-1 \d+\.\d \[\d+\.\d, \d+\.\d\]  top-5 .* \(\d+ videos scored", out, re.M), out
     log_file = Path(re.search(r"^log: (\S+)", out, re.M).group(1))
     assert log_file.name == "quiet.log" and log_file.parent.name == "logs"
     logged = log_file.read_text()

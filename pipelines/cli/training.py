@@ -61,8 +61,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = fit(config, run_test=not args.no_test)
     print(f"\nrun {result.name}: checkpoint {result.checkpoint}")
     if result.test:
-        print("test: " + "  ".join(f"{k.removeprefix('test_')} {v:.2f}" for k, v in result.test.items()))
+        print(test_summary(result.test))
     return 0
+
+
+def test_summary(test: dict[str, float]) -> str:
+    """The run's test line: top-1 and top-5 with 95% Wilson intervals over the videos scored. They
+    cover the choice of test videos only: one trained model, so not the noise of retraining it."""
+    from pipelines.sweeps.statistics import wilson_interval
+    from pipelines.training.metrics import MEAN_CLASS_ACC, TEST, TEST_TOP1, TEST_TOP5
+
+    videos = int(test.get(TEST + "videos", 0))
+    parts = []
+    for name, key in (("top-1", TEST_TOP1), ("top-5", TEST_TOP5)):
+        low, high = wilson_interval(round(test[key] * videos / 100), videos)
+        parts.append(f"{name} {test[key]:.1f} [{low:.1f}, {high:.1f}]")
+    return (f"test: {'  '.join(parts)}  mean class accuracy {test[TEST + MEAN_CLASS_ACC]:.1f}  "
+            f"({videos} videos scored, {int(test.get(TEST + 'videos_unreadable', 0))} unreadable; "
+            "95% intervals over the test videos, not over retraining)")
 
 
 def cmd_ablation(args: argparse.Namespace) -> int:
