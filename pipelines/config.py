@@ -93,12 +93,35 @@ class RunSection:
 
 
 @dataclass
+class ClusterSection:
+    """What a cluster's nodes ask of a run beyond CPUs and GPUs.
+
+    ``worker_resources``: custom resources each training worker (and each test task, which is
+    sized like one) asks for, e.g. ``{"accelerator_type:H100": 0.001}`` to train only on H100
+    nodes, or the resource an autoscaler's node type offers so that the trials' requests are
+    what brings those nodes up.
+    """
+
+    worker_resources: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.worker_resources, dict):
+            raise UsageError(f"worker_resources {self.worker_resources!r}: expected a mapping "
+                             "{resource name: amount per worker}")
+        for name, amount in self.worker_resources.items():
+            if name in ("CPU", "GPU") or not isinstance(amount, (int, float)) or amount <= 0:
+                raise UsageError(f"worker_resources[{name!r}] = {amount!r}: expected a custom resource "
+                                 "(CPU and GPU have their own run.* fields) and an amount > 0")
+
+
+@dataclass
 class ExperimentConfig:
     preset: str = "custom"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
     run: RunSection = field(default_factory=RunSection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
 
     def to_dict(self) -> dict:
         return _to_plain(self)

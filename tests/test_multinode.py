@@ -8,21 +8,15 @@ in a process group of its own and is ended by that group (and, for Ray's workers
 own temp folder in their command line); `ray stop` is never called: it would stop every Ray on
 the machine. Set SMALLBIG_SKIP_MULTINODE=1 to skip.
 """
-import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
 
+from cluster_helpers import LocalCluster, free_port, get_json, stop_job, submit, wait_for
 from data_helpers import skip_or_fail_in_ci
 from train_helpers import write_tiny_dataset
 
@@ -31,89 +25,7 @@ if os.environ.get("SMALLBIG_SKIP_MULTINODE"):
     pytest.skip("SMALLBIG_SKIP_MULTINODE is set", allow_module_level=True)
 ray = pytest.importorskip("ray")
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 DECODE_ROLE = "decode"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get_json(url: str, timeout: float = 5.0):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read().decode() or "null")
-
-
-def wait_for(what: str, check, timeout: float, processes=()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for process in processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{what}: {process.args[:3]} exited with {process.returncode}")
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
-
-
-class LocalCluster:
-    """Processes this test starts, each in its own process group, and how to end them."""
-
-    def __init__(self, temp_dir: Path, log_dir: Path):
-        self.temp_dir, self.log_dir = temp_dir, log_dir
-        self.processes: list[subprocess.Popen] = []
-        self.env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_HEAD_IP="127.0.0.1",
-                        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", RAY_USAGE_STATS_ENABLED="0")
-        self.env.pop("RAY_ADDRESS", None)
-        self.env.pop("MLFLOW_TRACKING_URI", None)
-
-    def start(self, name: str, args: list[str]) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "w")
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.log_dir,
-                                   start_new_session=True)
-        self.processes.append(process)
-        return process
-
-    def ray_node(self, name: str, *args: str, cpus: int = 1) -> subprocess.Popen:
-        ports = ["--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-                 "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"]
-        command = [str(BIN / "ray"), "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus),
-                   "--num-gpus", "0", "--disable-usage-stats", *args]
-        for option in ports:
-            command += [option, str(free_port())]
-        return self.start(name, command)
-
-    def log(self, name: str) -> str:
-        path = self.log_dir / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            for process in reversed(self.processes):
-                try:
-                    os.killpg(process.pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and any(p.poll() is None for p in self.processes):
-                time.sleep(0.2)
-        self._kill_strays()
-
-    def _kill_strays(self) -> None:
-        """Ray workers that left our process groups: only those naming this test's temp folder."""
-        marker = str(self.temp_dir).encode()
-        for entry in Path("/proc").glob("[0-9]*"):
-            try:
-                if int(entry.name) != os.getpid() and marker in (entry / "cmdline").read_bytes():
-                    os.kill(int(entry.name), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
 
 
 def alive_nodes(dashboard_url: str) -> int:
@@ -123,10 +35,8 @@ def alive_nodes(dashboard_url: str) -> int:
 
 @pytest.fixture(scope="module")
 def cluster():
-    temp_dir = Path(tempfile.mkdtemp(prefix="sbmn", dir="/tmp"))  # short: Ray's socket paths must fit
-    logs = temp_dir / "logs"
-    logs.mkdir()
-    local = LocalCluster(temp_dir, logs)
+    local = LocalCluster.in_new_temp_dir("sbmn")
+    temp_dir = local.temp_dir
     gcs, dashboard, mlflow_port = free_port(), free_port(), free_port()
     started = time.monotonic()
     try:
@@ -155,46 +65,13 @@ def cluster():
                 if worker.poll() is None:
                     os.killpg(worker.pid, signal.SIGKILL)  # the group this test started for it
                     worker.wait()
-        server = local.start("mlflow", [str(BIN / "mlflow"), "server",
-                                        "--backend-store-uri", f"sqlite:///{temp_dir / 'mlflow.db'}",
-                                        "--artifacts-destination", str(temp_dir / "mlartifacts"),
-                                        "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"])
-        mlflow_url = f"http://127.0.0.1:{mlflow_port}"
-        wait_for("mlflow server", lambda: urllib.request.urlopen(f"{mlflow_url}/health", timeout=5).status == 200,
-                 90, [server])
+        mlflow_url = local.mlflow_server(mlflow_port)
         print(f"cluster up in {time.monotonic() - started:.0f} s", flush=True)
         yield {"dashboard": dashboard_url, "mlflow": mlflow_url, "mlflow_port": mlflow_port, "temp": temp_dir,
                "local": local, "gcs": f"127.0.0.1:{gcs}"}
     finally:
         local.stop()
         shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def submit(cluster, tmp_path, args: list[str], *, wait: bool = True, env_vars: dict | None = None):
-    """`ray job submit` as cluster/README.md says, with the server's port in the runtime env."""
-    runtime_env = yaml.safe_load((ROOT / "cluster" / "runtime_env.yaml").read_text())
-    runtime_env["env_vars"].update(env_vars or {})
-    # The same ${RAY_HEAD_IP} expansion as on a cloud cluster (the nodes run with RAY_HEAD_IP=127.0.0.1).
-    runtime_env["env_vars"]["MLFLOW_TRACKING_URI"] = f"http://${{RAY_HEAD_IP}}:{cluster['mlflow_port']}"
-    runtime_env["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
-    env_file = tmp_path / "runtime_env.yaml"
-    env_file.write_text(yaml.safe_dump(runtime_env))
-    submission_id = f"multinode-{time.time_ns()}"
-    command = [str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--submission-id", submission_id,
-               "--working-dir", str(ROOT), "--runtime-env", str(env_file), *([] if wait else ["--no-wait"]), "--",
-               "python", "run.py", *args]
-    env = dict(cluster["local"].env)
-    try:
-        done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        stop_job(cluster, submission_id)
-        raise
-    return submission_id, done
-
-
-def stop_job(cluster, submission_id: str) -> None:
-    subprocess.run([str(BIN / "ray"), "job", "stop", "--address", cluster["dashboard"], submission_id],
-                   env=cluster["local"].env, capture_output=True, timeout=60)
 
 
 def test_job_submitted_to_two_nodes_trains_decodes_on_the_decode_node_and_is_tracked(cluster, tmp_path):

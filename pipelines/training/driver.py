@@ -161,7 +161,7 @@ def make_trainer(config: ExperimentConfig, data: RunData, callbacks: list, label
     plan = WorkerPlan(config.to_dict(), data.classes, world,
                       steps_per_epoch(len(data.inputs.train), config.data.batch_size, world), data.inputs,
                       data.cpus_per_worker, label, run_name(config))
-    resources = {"CPU": data.cpus_per_worker}
+    resources = {"CPU": data.cpus_per_worker, **config.cluster.worker_resources}
     if config.run.gpus_per_worker:
         resources["GPU"] = config.run.gpus_per_worker
     trainer = TorchTrainer(
@@ -206,7 +206,7 @@ def test_workers(config: ExperimentConfig, data: RunData) -> TestWorkers:
     from ..cluster import TRAIN_LABEL_SELECTOR
 
     return TestWorkers(config.run.workers, data.cpus_per_worker, config.run.gpus_per_worker,
-                       threads=config.run.threads,
+                       threads=config.run.threads, resources=config.cluster.worker_resources,
                        label_selector=TRAIN_LABEL_SELECTOR if data.pool.label_selector else None)
 
 

@@ -37,6 +37,7 @@ class TestWorkers:
     cpus: float = 1.0
     gpus: float = 0.0
     label_selector: Mapping[str, str] | None = None  # the nodes training ran on, when a cluster labels them
+    resources: Mapping[str, float] | None = None  # custom resources a training worker asks for (cluster.*)
     threads: int = 1  # torch CPU threads: fixed, so the scores are the same however the run was placed
 
     def __post_init__(self) -> None:
@@ -126,6 +127,8 @@ def score_on_workers(checkpoint: str | Path, videos: VideoList, spec: ClipSpec, 
              "scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=None)}
     if workers.label_selector:
         sized["label_selector"] = dict(workers.label_selector)
+    if workers.resources:
+        sized["resources"] = dict(workers.resources)
     task = ray.remote(**sized)(_score_shard)
     listed = ray.put(videos)  # once, not once per task: a Kinetics list is tens of MB
     shards = [task.remote(str(checkpoint), listed, spec, rank, workers.count, batch_size, pool, cache,
