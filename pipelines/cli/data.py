@@ -65,8 +65,7 @@ def print_summary(format_name: str, out: Path, listing, done) -> None:
         print(f"  {split:6s} {s.listed:7d} {s.found:7d} {s.usable:7d} {s.pyav:5d}  {left}")
     for note in listing.notes:
         print(f"  note: {note}")
-    probed = len({v.path for w in listing.splits.values() for v in w if v.path})
-    print(f"  probed {probed - done.reused} video(s), {done.reused} unchanged since the last import; "
+    print(f"  probed {done.probed} video(s), {done.reused} unchanged since the last import; "
           f"left out, by file: {out / REPORT_FILE}")
     if done.reencoded is not None:
         r = done.reencoded

@@ -204,7 +204,7 @@ class PyAVReader:
         return self.num_frames
 
 
-def _stamp(path: str) -> tuple[int, int]:
+def file_stamp(path: str) -> tuple[int, int]:
     """(size, mtime): what the per-process caches below key on, so a rewritten file is seen anew."""
     stat = os.stat(path)
     return stat.st_size, stat.st_mtime_ns
@@ -213,7 +213,7 @@ def _stamp(path: str) -> tuple[int, int]:
 def frames_pyav_decodes(path: str) -> tuple[int, str] | None:
     """:func:`count_frames_pyav`, counted once per file and process (a decode actor lives for the
     run), not once per epoch: counting decodes the whole video."""
-    return _count_frames(path, *_stamp(path))
+    return _count_frames(path, *file_stamp(path))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -229,7 +229,7 @@ def _container_and_codec(path: str, size: int, mtime: int) -> tuple[str, str] | 
 def decord_misreads(path: str) -> str:
     """Why decord must not read ``path`` (a container or codec it does not read exactly), or ""
     to try it. Probed once per file and process."""
-    probed = _container_and_codec(path, *_stamp(path))
+    probed = _container_and_codec(path, *file_stamp(path))
     if probed is None or (probed[0] in DECORD_EXACT_CONTAINERS and probed[1] in DECORD_EXACT_CODECS):
         return ""  # unknown to PyAV: decord may still read it
     return f"decord does not read {probed[1]} in {probed[0].split(',')[0]} exactly"

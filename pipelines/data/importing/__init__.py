@@ -2,7 +2,8 @@
 
 ``listing`` reads the annotation files and finds each video; ``probing`` opens every found
 video on Ray before any training does; ``reencoding`` (optional) makes copies that are cheap
-to read clips from; ``folder`` writes the lists of usable videos and the report of the rest. ``run.py data import kinetics|ssv2|list`` is :func:`import_dataset`.
+to read clips from; ``folder`` writes the lists of usable videos and the report of the rest.
+``run.py data import kinetics|ssv2|list`` is :func:`import_dataset`.
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ __all__ = ["Imported", "Listing", "REPORT_FILE", "Reencoding", "SplitSummary", "
 
 @dataclass
 class Imported:
-    """An import's outcome: each split's summary, probes reused from an earlier import, and what
-    ``--reencode`` did (None without it)."""
+    """An import's outcome: each split's summary, the videos probed now and those whose probe from
+    an earlier import was reused, and what ``--reencode`` did (None without it)."""
 
     splits: dict[str, SplitSummary]
+    probed: int
     reused: int
     reencoded: ReencodeSummary | None = None
 
@@ -36,15 +38,13 @@ def import_dataset(listing: Listing, out: str | Path, *, reencode: Reencoding | 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = ProbeCache(out / CACHE_FILE)
-    paths = [video.path for wanted in listing.splits.values() for video in wanted if video.path]
-    if progress is not None:
-        progress.reset(total=len(set(paths)))
+    paths = sorted({video.path for wanted in listing.splits.values() for video in wanted if video.path})
     probes, reused = probe_all(paths, cache, progress=progress)
     summary = None
     if reencode is not None:
         folder = Path(reencode_to).expanduser().resolve() if reencode_to else reencode.folder_for(listing.videos)
         if progress is not None:
             progress.set_description("re-encoding")
-            progress.reset(total=sum(not probes[p]["reason"] for p in set(paths)))
+            progress.reset(total=sum(not probes[p]["reason"] for p in paths))
         listing, probes, summary = reencode_listing(listing, probes, reencode, folder, cache, progress=progress)
-    return Imported(write_import(out, listing, probes), reused, summary)
+    return Imported(write_import(out, listing, probes), len(paths) - reused, reused, summary)

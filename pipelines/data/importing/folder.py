@@ -10,6 +10,7 @@ folder is called there (re-point the link after moving the videos).
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -97,16 +98,16 @@ def _verdict(video: Wanted, probes: dict[str, dict], videos: Path) -> tuple[str,
 
 
 def _write_report(file: Path, rows: list[tuple[str, str, str, str]]) -> None:
-    partial = file.with_name(file.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("split", "path", "reason", "detail"))
-        writer.writerows(rows)
-    os.replace(partial, file)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(("split", "path", "reason", "detail"))
+    writer.writerows(rows)
+    _replace_text(file, text.getvalue())
 
 
 def _replace_text(file: Path, text: str) -> None:
     """Write beside, then rename: a list is never seen half-written."""
     partial = file.with_name(file.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
+    with partial.open("w", newline="", encoding="utf-8") as handle:  # CSV's own line ends kept
+        handle.write(text)
     os.replace(partial, file)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from ..decoding import BadVideo, check_size, open_video, read_frames_saying_decoder
+from ..video_io import file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +45,22 @@ def probe_video(path: str, min_side: int = 16, max_aspect: float = 4.0) -> dict:
 
 
 def _stamp(path: str) -> dict:
+    """What a probe is kept under besides the path: the file's size and modification time."""
     try:
-        stat = os.stat(path)
+        size, mtime = file_stamp(path)
     except OSError:
         return {"size": -1, "mtime_ns": -1}
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"size": size, "mtime_ns": mtime}
+
+
+def as_columns(rows: list[dict]) -> dict:
+    """Rows of equal keys -> the columns of a Ray Data batch."""
+    return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
 
 def probe_batch(batch: dict) -> dict:
-    """A Ray Data batch of paths -> their probes and stamps (columns of equal length)."""
-    rows = [{"path": str(path), **_stamp(str(path)), **probe_video(str(path))} for path in batch["path"]]
-    return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
+    """A Ray Data batch of paths -> their probes and stamps."""
+    return as_columns([{"path": str(path), **_stamp(str(path)), **probe_video(str(path))} for path in batch["path"]])
 
 
 class ProbeCache:
@@ -85,11 +90,14 @@ class ProbeCache:
 
 def probe_all(paths: list[str], cache: ProbeCache, *, progress=None) -> tuple[dict[str, dict], int]:
     """Every path's probe (from ``cache`` where the file is unchanged, else from a Ray Data job
-    spread over the cluster's CPUs); returns (path -> probe, how many were reused)."""
+    spread over the cluster's CPUs); returns (path -> probe, how many were reused). ``progress``
+    (a tqdm bar) counts the videos probed now."""
     import ray
 
     todo = sorted({p for p in paths if cache.get(p) is None})
     reused = len(set(paths)) - len(todo)
+    if progress is not None:
+        progress.reset(total=len(todo))
     if todo:
         log.info("probing %d video(s) on Ray (%d probed before, unchanged)", len(todo), reused)
         blocks = max(1, min(len(todo) // BATCH + 1, 4 * int(ray.cluster_resources().get("CPU", 1))))

@@ -24,7 +24,7 @@ from pathlib import Path
 from ...errors import UsageError
 from ..video_io import unreadable_by_pyav
 from .listing import Listing
-from .probing import ProbeCache, probe_all
+from .probing import ProbeCache, as_columns, probe_all
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ def _transcode(source: str, target: str, spec: Reencoding) -> None:
 
 def reencode_batch(batch: dict, spec: Reencoding) -> dict:
     """A Ray Data batch of (source, target) pairs -> their results (columns of equal length)."""
-    rows = [reencode_video(str(s), str(t), spec) for s, t in zip(batch["source"], batch["target"])]
-    return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
+    return as_columns([reencode_video(str(s), str(t), spec) for s, t in zip(batch["source"], batch["target"])])
 
 
 def reencode_all(pairs: list[tuple[str, str]], spec: Reencoding, *, progress=None) -> dict[str, dict]:
