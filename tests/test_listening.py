@@ -45,13 +45,13 @@ def test_the_mlflow_ui_listens_on_loopback_only(tmp_path):
         ui.wait(timeout=30)
 
 
-def test_a_ray_started_here_serves_its_dashboard_on_loopback_only():
+def test_a_ray_started_here_serves_its_dashboard_on_loopback_only_when_asked():
     ray = pytest.importorskip("ray")
     from pipelines.cluster import start_ray
 
     if ray.is_initialized():
         pytest.skip("Ray is already running in this process")
-    context = start_ray(num_cpus=1)
+    context = start_ray(num_cpus=1, dashboard=True)
     try:
         host, _, port = context.dashboard_url.rpartition(":")
         assert host == "127.0.0.1"

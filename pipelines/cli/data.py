@@ -45,7 +45,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     log_file = setup_console(out / "import.log", args.verbose)
     log.info("log: %s  (Ray's and the decoders' own output)", log_file)
-    start_ray(args.address, route_output=True, verbose=args.verbose)
+    start_ray(args.address, route_output=True, verbose=args.verbose, dashboard=args.dashboard)
     reencode = Reencoding(args.short_side, args.keyframe_interval) if args.reencode else None
     with tqdm(unit="video", desc="probing", disable=not sys.stderr.isatty()) as bar:
         done = import_dataset(listing, out, reencode=reencode, reencode_to=args.reencode_to, progress=bar)
@@ -74,6 +74,8 @@ def print_summary(format_name: str, out: Path, listing, done) -> None:
 
 
 def add_data(commands) -> None:
+    from .training import add_ray_flags
+
     data = commands.add_parser("data", help="datasets: the built-in benchmark, or Kinetics / SSv2 / lists imported")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     _add_synth(data_commands)
@@ -94,7 +96,7 @@ def add_data(commands) -> None:
     for parser in (kinetics, ssv2, generic):
         parser.add_argument("--videos", required=True, help="the folder the videos are in (any layout below it)")
         parser.add_argument("--out", required=True, help="the dataset folder to write (train with --data OUT)")
-        parser.add_argument("--address", help="a Ray cluster to probe on (default: RAY_ADDRESS, else Ray here)")
+        add_ray_flags(parser, "a Ray cluster to probe on")
         parser.add_argument("--verbose", action="store_true", help="Ray's own output on the console too")
         _add_reencode(parser)
         parser.set_defaults(func=cmd_import)

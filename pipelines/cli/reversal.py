@@ -13,7 +13,7 @@ import json
 import math
 
 from ..errors import UsageError
-from .training import add_test_worker_flags, test_resources
+from .training import add_ray_flags, add_test_worker_flags, test_resources
 
 
 def cmd_reversal(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def _checkpoint_reversal(args: argparse.Namespace) -> int:
     from pipelines.training.reversal import reversal_report
 
     checkpoint = find_checkpoint(args.checkpoint)
-    start_ray(args.address)
+    start_ray(args.address, dashboard=args.dashboard)
     workers, pool = test_resources(args)
     report = reversal_report(checkpoint, args.data, args.split, clips=args.clips, crops=args.crops,
                              batch_size=args.batch_size, pool=pool, workers=workers)
@@ -76,7 +76,7 @@ def add_reversal(commands) -> None:
     reversal.add_argument("--clips", type=int, help="clips per video (default: the training recipe's)")
     reversal.add_argument("--crops", type=int, choices=[1, 3])
     reversal.add_argument("--batch-size", type=int, default=8)
-    reversal.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    add_ray_flags(reversal)
     reversal.add_argument("--json", action="store_true", help="print one JSON object")
     add_test_worker_flags(reversal)
     reversal.set_defaults(func=cmd_reversal)

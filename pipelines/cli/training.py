@@ -10,6 +10,14 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def add_ray_flags(parser: argparse.ArgumentParser, cluster_help: str = "a Ray cluster to run on") -> None:
+    """``--address`` and ``--dashboard``: which Ray a command runs on, and whether a Ray it starts
+    here serves its dashboard (off by default: see ``pipelines.cluster.start_ray``)."""
+    parser.add_argument("--address", help=f"{cluster_help} (default: RAY_ADDRESS, else a Ray started here)")
+    parser.add_argument("--dashboard", action="store_true",
+                        help="start Ray's dashboard with a Ray started here (on 127.0.0.1; a cluster has its own)")
+
+
 def add_test_worker_flags(parser: argparse.ArgumentParser) -> None:
     """``--workers`` and ``--gpus-per-worker``: who scores the test views (``eval``, ``reversal``)."""
     parser.add_argument("--workers", type=int, default=1, help="tasks scoring a shard of the views each")
@@ -46,11 +54,11 @@ def start_quiet_ray(args: argparse.Namespace, storage: str, name: str) -> None:
 
     log_file = setup_console(log_path(storage, name), args.verbose)
     log.info("log: %s%s", log_file, "" if args.verbose else "  (Ray's own output; --verbose shows it here too)")
-    context = start_ray(args.address, route_output=True, verbose=args.verbose)
+    context = start_ray(args.address, route_output=True, verbose=args.verbose, dashboard=args.dashboard)
     if context is not None:
         session = (getattr(context, "address_info", None) or {}).get("session_dir")
-        log.info("Ray: dashboard http://%s%s", context.dashboard_url or "(none)",
-                 f", its own logs in {session}/logs" if session else "")
+        where = f"dashboard http://{context.dashboard_url}" if context.dashboard_url else "no dashboard (--dashboard)"
+        log.info("Ray: %s%s", where, f", its own logs in {session}/logs" if session else "")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -116,7 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pipelines.training.testing import evaluate_checkpoint, write_report
 
     checkpoint = find_checkpoint(args.checkpoint)
-    start_ray(args.address)
+    start_ray(args.address, dashboard=args.dashboard)
     workers, pool = test_resources(args)
     report = evaluate_checkpoint(checkpoint, args.data, args.split, clips=args.clips, crops=args.crops,
                                  batch_size=args.batch_size, pool=pool, workers=workers)
@@ -148,7 +156,7 @@ def add_train(commands) -> None:
 
     train = commands.add_parser("train", help="train a model on Ray Train, tracked in MLflow")
     add_experiment_flags(train, sorted(PRESETS))
-    train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    add_ray_flags(train)
     train.add_argument("--no-test", action="store_true", help="skip the multi-view test at the end")
     train.add_argument("--verbose", action="store_true",
                        help="Ray's own output on the console too, not only in the log")
@@ -168,7 +176,7 @@ def add_train(commands) -> None:
     ablation.add_argument("--budget", type=int, metavar="TRIALS",
                           help="with --seeds auto: at most this many trials (default: 3 per row)")
     ablation.add_argument("--max-concurrent", type=int, help="trials at a time (default: what the cluster holds)")
-    ablation.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    add_ray_flags(ablation)
     ablation.add_argument("--verbose", action="store_true",
                           help="Ray's own output (and Tune's status tables) on the console too, not only in the log")
     ablation.set_defaults(func=cmd_ablation)
@@ -183,7 +191,7 @@ def add_checkpoint_commands(commands) -> None:
     evaluate.add_argument("--crops", type=int, choices=[1, 3])
     evaluate.add_argument("--batch-size", type=int, default=8)
     evaluate.add_argument("--out", help="folder for metrics.json, per_class.csv, confusion.png")
-    evaluate.add_argument("--address")
+    add_ray_flags(evaluate)
     add_test_worker_flags(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
