@@ -176,10 +176,13 @@ def test_a_sweep_brings_training_nodes_up_from_zero_survives_losing_one_and_leav
 
     client = MlflowClient(tracking_uri=cluster["mlflow"])
     experiment = client.get_experiment_by_name("smallbig")
+    parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.runName` = '{name}'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.sweep = '{name}'")
     assert sorted(r.data.tags["row"] for r in runs) == ["2D", "SmallBig"]
     for run in runs:
         assert run.info.status == "FINISHED", run.data.tags["row"]
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id and "test_top1" in run.data.metrics
         epochs = sorted(int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch"))
         assert epochs == [0, 1], run.data.tags["row"]  # each epoch trained and logged once
         assert doomed not in run.data.tags["train_node_ids"] or run.data.tags["row"] == "2D"

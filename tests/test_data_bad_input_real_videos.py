@@ -168,7 +168,7 @@ def ray_here(tmp_path_factory):
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     pauses = PausePoints(tmp_path_factory.mktemp("pauses"))
     os.environ.update(pauses.env)  # before Ray starts: the workers count their attempts there
-    ray.init(num_cpus=2, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield pauses
     ray.shutdown()
     del os.environ["MLFLOW_TRACKING_URI"]

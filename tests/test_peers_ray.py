@@ -51,7 +51,7 @@ def test_every_peer_takes_a_training_step_under_ray_train(tmp_path):
 
     os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module
-    ray.init(num_cpus=2, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         data = write_tiny_dataset(tmp_path / "data", {"train": 2})
         spec = preset("smoke").data.clip

@@ -9,6 +9,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
@@ -30,7 +31,7 @@ def workspace(tmp_path_factory):
     os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     os.environ.update(PausePoints(root / "pauses").env)  # before Ray starts: every Ray process has it
-    ray.init(num_cpus=2, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield root, write_tiny_dataset(root / "data")
     ray.shutdown()
@@ -131,12 +132,10 @@ KILLS = (("epoch1.train", "mid-epoch"), ("epoch2.val", "during validation"),
 
 @pytest.fixture(scope="module")
 def killed_three_times(workspace):
-    """One 4-epoch run on two workers, one of them SIGKILLed at each point of ``KILLS``."""
-    from ray.util.state import list_actors
-
+    """One 4-epoch run on two workers, one of them SIGKILLed at each point of ``KILLS`` (the
+    training worker that reached it)."""
     root, _ = workspace
     pauses, name = PausePoints(root / "pauses"), "killed"
-    gcs_address = ray.get_runtime_context().gcs_address
     for point, _ in KILLS:
         pauses.hold(name, point)
     killed, errors = [], []
@@ -145,9 +144,9 @@ def killed_three_times(workspace):
         try:
             for point, _ in KILLS:
                 pauses.wait(name, point)
-                workers = list_actors(address=gcs_address,  # this test's cluster, even if others run here
-                                      filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
-                os.kill(workers[0].pid, signal.SIGKILL)
+                worker = psutil.Process(pauses.arriving_pid(name, point))
+                assert worker.cmdline()[0].startswith("ray::RayTrainWorker"), worker.cmdline()  # a worker, not the driver
+                worker.send_signal(signal.SIGKILL)
                 killed.append(point)
                 pauses.release(name, point)
         except Exception as error:  # reported by the fixture, not lost in a thread

@@ -67,6 +67,10 @@ class PausePoints:
         marker = self.folder / f"{run}.{point}"
         return len(marker.read_text().splitlines()) if marker.exists() else 0
 
+    def arriving_pid(self, run: str, point: str) -> int:
+        """The process that reached ``point`` last (each arrival writes its pid)."""
+        return int((self.folder / f"{run}.{point}").read_text().split()[-1])
+
     def wait(self, run: str, point: str, *, timeout: float = 600.0, still_running=lambda: True) -> None:
         """Until ``run`` has reached ``point`` (a loaded 2-core machine is slow: the timeout is
         generous); fails at once if ``still_running()`` turns false first."""
