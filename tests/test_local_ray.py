@@ -15,11 +15,12 @@ def test_a_run_on_a_ray_started_here_has_no_watcher_for_nodes_a_cloud_can_reclai
     if ray.is_initialized():
         pytest.skip("Ray is already running in this process")
     monkeypatch.delenv(PREEMPTION_WATCHER, raising=False)  # start_ray sets it; the test's end unsets it
-    start_ray(num_cpus=1, dashboard=True)  # the state API below asks the dashboard
+    context = start_ray(num_cpus=1, dashboard=True)  # the state API below asks the dashboard
     try:
         TorchTrainer(lambda: None, scaling_config=ray.train.ScalingConfig(num_workers=1),
                      run_config=ray.train.RunConfig(name="local", storage_path=str(tmp_path))).fit()
-        started = {actor.class_name for actor in list_actors(limit=1000, raise_on_missing_output=False)}
+        started = {actor.class_name for actor in list_actors(  # this Ray's, even if others run here
+            address=context.address_info["gcs_address"], limit=1000, raise_on_missing_output=False)}
     finally:
         ray.shutdown()
     assert {"TrainController", "RayTrainWorker"} <= started  # the run's own actors are listed
