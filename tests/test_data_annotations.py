@@ -1,11 +1,13 @@
 """Annotation readers: each format read as users have it; every malformed line named by file:line:field."""
 import json
+import pickle
 from pathlib import Path
 
 import pytest
 
 from pipelines.data.annotations import (
     AnnotationError,
+    VideoList,
     VideoRecord,
     read_classes,
     read_dataset_folder,
@@ -205,3 +207,19 @@ def test_ssv2_errors_name_entry_and_field(tmp_path):
     broken = write(tmp_path / "broken.json", '[{"id": 1,\n "template": }]')
     with pytest.raises(AnnotationError, match=r"broken.json:2: json:"):
         read_ssv2(labels, broken, tmp_path)
+
+
+def test_a_list_sent_to_a_worker_arrives_whole_and_as_a_few_objects_not_one_per_record():
+    records = [VideoRecord(f"/data/k400/videos/v{i:06d}.mp4", i % 400, f"videos/v{i:06d}.mp4") for i in range(50_000)]
+    videos = VideoList(records, [f"class {i}" for i in range(400)], "train.txt")
+    sent = pickle.dumps(videos)
+    assert pickle.loads(sent) == videos
+    assert [r.key for r in pickle.loads(sent).records] == [r.key for r in records]  # keys are not compared
+    names = sum(len(r.path) + len(r.key) + 2 for r in records)  # each with a separator
+    assert len(sent) < names + 8 * len(records) + 16_384  # names, 8-byte labels, the class list: nothing per record
+    for odd in ([VideoRecord("/data/a.mp4", 0, "a.mp4"), VideoRecord("/elsewhere/b.mp4", 1, "b.mp4")],  # two folders
+                [VideoRecord("/data/a.mp4", 0)],  # the key is the path
+                []):
+        videos = VideoList(odd, ("a", "b"), "odd.txt")
+        assert pickle.loads(pickle.dumps(videos)) == videos
+        assert [r.key for r in pickle.loads(pickle.dumps(videos)).records] == [r.key for r in odd]

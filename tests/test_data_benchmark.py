@@ -56,3 +56,16 @@ def test_bench_decode_reads_the_same_clips_from_originals_and_copies_and_reports
                             for folder in ("youtube-340x256", "copies-340x256-320p-k8"))
     assert len(decord.VideoReader(str(original)).get_key_indices()) <= 2  # 250 apart, or x264's own scene cut
     assert list(decord.VideoReader(str(copy)).get_key_indices()) == list(range(0, 300, 8))
+
+
+def test_bench_scale_runs_both_lists_through_the_stream_and_reports_the_ratios(capsys):
+    code = run.main(["bench", "scale", "--json", "--large", "800", "--small", "80", "--classes", "4", "--steps", "1"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (report["videos_large"], report["videos_small"]) == (800, 80)
+    for size in ("small", "large"):
+        assert report[size]["clips"] == 4 and report[size]["first_batch_s"] > 0  # one training step of 4 clips
+    for ratio, measure in (("driver_rss_ratio", "driver_rss_mb"), ("worker_rss_ratio", "worker_rss_mb"),
+                           ("first_batch_ratio", "first_batch_s")):
+        assert report[ratio] == pytest.approx(report["large"][measure] / report["small"][measure], abs=0.001)
+    assert report["list_lines_per_s"] == pytest.approx(800 / report["large"]["list_read_s"], rel=0.01)

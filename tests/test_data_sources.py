@@ -124,3 +124,15 @@ def test_auto_caches_a_set_that_fits_and_none_never_caches(videos):
     assert not should_cache("none", [videos])[0]
     with pytest.raises(ValueError, match="data.cache 'ram'"):
         should_cache("ram", [videos])
+
+
+def test_a_streams_row_numbers_come_a_decode_call_at_a_time_in_order_from_one_read_task():
+    from pipelines.data.row_numbers import RowNumbers, row_numbers
+
+    stream = row_numbers(100, 8)
+    blocks = [block["data"].tolist() for block in stream.iter_batches(batch_size=None, batch_format="numpy")]
+    assert blocks == [list(range(start, min(start + 8, 100))) for start in range(0, 100, 8)]
+    assert len(RowNumbers(240_000, 8).get_read_tasks(200)) == 1  # a Kinetics list: nothing per block up front
+    # the block size is the stream's own: a dataset made next has Ray Data's default blocks
+    assert ray.data.DataContext.get_current().target_max_block_size != stream.context.target_max_block_size
+    assert ray.data.range(100, override_num_blocks=1).take_batch(100)["id"].tolist() == list(range(100))

@@ -89,14 +89,16 @@ class ShareRows:
 
     The first rows are the worker's ``held`` validation videos (every ``world``-th of that list,
     in its order), marked ``held``; then its share of the training videos, epoch after epoch.
+    The lists travel as columns (:class:`~pipelines.data.annotations.VideoColumns`): this object
+    goes to every decode actor of the stream.
     """
 
     def __init__(self, videos: VideoList, epochs: list[int], seed: int, rank: int, world: int, shuffle: bool,
                  held: VideoList | None = None) -> None:
-        self.records, self.epochs = videos.records, epochs
+        self.videos, self.epochs = videos.columns(), epochs
         self.seed, self.rank, self.world, self.shuffle = seed, rank, world, shuffle
-        self.per_epoch = share_size(len(self.records), rank, world)
-        self.held = held
+        self.per_epoch = share_size(len(videos), rank, world)
+        self.held = held.columns() if held is not None else None
         self.held_videos = worker_share(len(held), 0, seed, rank, world, False) if held is not None else np.empty(0, int)
         self._shares: dict[int, np.ndarray] = {}
 
@@ -106,7 +108,7 @@ class ShareRows:
         if epoch not in self._shares:
             if len(self._shares) >= 2:  # batches arrive in order: an epoch two back is done
                 self._shares.pop(min(self._shares))
-            self._shares[epoch] = worker_share(len(self.records), epoch, self.seed, self.rank, self.world,
+            self._shares[epoch] = worker_share(len(self.videos), epoch, self.seed, self.rank, self.world,
                                                self.shuffle)
         return self._shares[epoch]
 
@@ -124,11 +126,13 @@ class ShareRows:
         for epoch in np.unique(epochs[~held]):
             mine = ~held & (epochs == epoch)
             videos[mine] = self.share(int(epoch))[train[mine] % self.per_epoch]
-        records = [(self.held.records if h else self.records)[v] for h, v in zip(held, videos)]
-        return {"path": np.asarray([r.path for r in records], dtype=object),
-                "key": np.asarray([r.key for r in records], dtype=object),
-                "label": np.asarray([r.label for r in records], np.int64),
-                "video": videos, "epoch": epochs, "held": held}
+        out = {"path": np.empty(len(rows), object), "key": np.empty(len(rows), object),
+               "label": np.empty(len(rows), np.int64)}
+        for columns, mine in ((self.videos, ~held), (self.held, held)):
+            if mine.any():
+                out["path"][mine], out["key"][mine] = columns.paths[videos[mine]], columns.keys[videos[mine]]
+                out["label"][mine] = columns.labels[videos[mine]]
+        return {**out, "video": videos, "epoch": epochs, "held": held}
 
 
 class StreamedClips:
@@ -142,22 +146,20 @@ class StreamedClips:
         self.held, self.held_health = held, held_health
 
     def dataset(self, mode: str, epochs: Sequence[int], rank: int, world: int, shuffle: bool):
-        import ray
+        from .row_numbers import row_numbers
 
-        ray.data.DataContext.get_current().execution_options.preserve_order = True  # same order every run
         share = ShareRows(self.videos, list(epochs), self.spec.seed, rank, world, shuffle, held=self.held)
-        rows = np.arange(len(share), dtype=np.int64)
-        blocks = np.array_split(rows, self.pool.blocks(len(rows)))
-        # Row numbers are put in the object store from here (no read task to schedule), and the decode
-        # actors turn them into videos: a separate zero-CPU step would start a Python worker per
-        # block at once (seconds of start-up on a small machine) for mere index arithmetic.
-        return self.pool.decode(ray.data.from_numpy(blocks), spec=self.spec, mode=mode, rows=share,
-                                health=self.health, held_health=self.held_health)
+        # Row numbers made as the stream is read, a decode call's worth a block (whatever the
+        # list's length, nothing is made up front); the decode actors turn them into videos.
+        return self.pool.decode(row_numbers(len(share), self.pool.batch_size), spec=self.spec, mode=mode,
+                                rows=share, health=self.health, held_health=self.held_health)
 
     def samples(self, mode: str, epochs: Sequence[int], rank: int, world: int, shuffle: bool,
                 prefetch_batches: int = 4) -> Iterator[Sample]:
-        """The stream's samples in order: held ones (epoch ``HELD_EPOCH``) first, then epoch by epoch."""
+        """The stream's samples in order: held ones (epoch ``HELD_EPOCH``) first, then epoch by epoch;
+        ``prefetch_batches`` decode calls' clips fetched ahead (a block holds one clip)."""
         dataset = self.dataset(mode, epochs, rank, world, shuffle)
-        for block in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=prefetch_batches):
+        ahead = prefetch_batches * self.pool.batch_size
+        for block in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=ahead):
             for clip, label, video, epoch in zip(block["clip"], block["label"], block["video"], block["epoch"]):
                 yield Sample(int(epoch), int(video), clip, int(label))
