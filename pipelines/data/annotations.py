@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
-
 from ..errors import UsageError
+from .columns import VideoColumns
 
 SPLITS = ("train", "val", "test")
 CLASSES_FILE = "classes.txt"
@@ -90,9 +89,9 @@ class VideoList:
         """Class name -> index; what a checkpoint stores so predictions can be named later."""
         return {name: index for index, name in enumerate(self.classes)}
 
-    def columns(self) -> "VideoColumns":
-        return VideoColumns(_objects([r.path for r in self.records]), _objects([r.key for r in self.records]),
-                            np.fromiter((r.label for r in self.records), np.int64, len(self.records)))
+    def columns(self) -> VideoColumns:
+        return VideoColumns.of([r.path for r in self.records], [r.key for r in self.records],
+                               [r.label for r in self.records])
 
     def __reduce__(self):
         """Pickled as its columns: a Kinetics list is 240,000 records, which pickle would otherwise
@@ -101,60 +100,9 @@ class VideoList:
         return _video_list, (self.columns(), self.classes, self.source)
 
 
-def _video_list(columns: "VideoColumns", classes: tuple[str, ...], source: str) -> VideoList:
+def _video_list(columns: VideoColumns, classes: tuple[str, ...], source: str) -> VideoList:
     return VideoList(tuple(map(VideoRecord, columns.paths.tolist(), columns.labels.tolist(), columns.keys.tolist())),
                      classes, source)
-
-
-@dataclass(frozen=True)
-class VideoColumns:
-    """A list's records as three columns, for code that looks videos up by position, one at a
-    time or with an index array (a decode actor turning a stream's row numbers into videos).
-
-    240,000 Kinetics records are three arrays here, made in a fraction of a second, and pickle as
-    two strings and the labels' bytes, where the records would be an object each to write, send
-    and make again (seconds, on the path to a run's first batch).
-    """
-
-    paths: np.ndarray  # str objects
-    keys: np.ndarray  # str objects
-    labels: np.ndarray  # int64
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __reduce__(self):
-        """The keys joined into one string, and the paths as the folder they are the keys under
-        (a dataset folder's list: one string for all of them), or joined too."""
-        paths, keys = self.paths.tolist(), self.keys.tolist()
-        folder = _folder_of(paths, keys)
-        return _video_columns, (_SEPARATOR.join(keys), folder, None if folder is not None else _SEPARATOR.join(paths),
-                                self.labels)
-
-
-_SEPARATOR = "\0"  # no path holds it
-
-
-def _objects(values: list[str]) -> np.ndarray:
-    column = np.empty(len(values), dtype=object)
-    column[:] = values
-    return column
-
-
-def _folder_of(paths: list[str], keys: list[str]) -> str | None:
-    """The prefix that makes every key its path, if there is one."""
-    if not paths or not paths[0].endswith(keys[0]):
-        return None
-    folder = paths[0][:len(paths[0]) - len(keys[0])]
-    return folder if all(path == folder + key for path, key in zip(paths, keys)) else None
-
-
-def _video_columns(keys: str, folder: str | None, paths: str | None, labels: np.ndarray) -> VideoColumns:
-    if not len(labels):
-        return VideoColumns(_objects([]), _objects([]), labels)
-    keys_ = keys.split(_SEPARATOR)
-    paths_ = [folder + key for key in keys_] if folder is not None else paths.split(_SEPARATOR)
-    return VideoColumns(_objects(paths_), _objects(keys_), labels)
 
 
 # ---------------------------------------------------------------- text
