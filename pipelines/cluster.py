@@ -54,10 +54,10 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None, route_
 
     A Ray started here runs its dashboard only when ``dashboard`` is asked for: without its nine
     module processes a two-row smoke sweep took 83 s instead of 98 s on 2 cores (means of 3 and
-    5 runs), and our console and MLflow already show a run's progress. It then serves on 127.0.0.1 only (to open it to a network, start Ray yourself,
-    ``ray start --head --dashboard-host ...``, and pass ``--address``). Variables
-    the workers need (the MLflow store) travel in the job's runtime environment. Inside a
-    submitted job (``ray job submit --runtime-env ...``) the job's own variables already reach
+    5 runs), and our console and MLflow already show a run's progress. It then serves on
+    127.0.0.1 only (to open it to a network, start Ray yourself, ``ray start --head
+    --dashboard-host ...``, and pass ``--address``). Variables the workers need (the MLflow
+    store) travel in the job's runtime environment. Inside a submitted job (``ray job submit --runtime-env ...``) the job's own variables already reach
     every worker, and Ray refuses to set one twice: those are not passed again.
 
     ``route_output``: the workers' output reaches this process's ``logging`` instead of its

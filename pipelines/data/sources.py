@@ -89,7 +89,7 @@ class ShareRows:
 
     The first rows are the worker's ``held`` validation videos (every ``world``-th of that list,
     in its order), marked ``held``; then its share of the training videos, epoch after epoch.
-    The lists travel as columns (:class:`~pipelines.data.annotations.VideoColumns`): this object
+    The lists travel as columns (:class:`~pipelines.data.columns.VideoColumns`): this object
     goes to every decode actor of the stream.
     """
 
