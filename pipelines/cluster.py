@@ -57,8 +57,9 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None, route_
     5 runs), and our console and MLflow already show a run's progress. It then serves on
     127.0.0.1 only (to open it to a network, start Ray yourself, ``ray start --head
     --dashboard-host ...``, and pass ``--address``). Variables the workers need (the MLflow
-    store) travel in the job's runtime environment. Inside a submitted job (``ray job submit --runtime-env ...``) the job's own variables already reach
-    every worker, and Ray refuses to set one twice: those are not passed again.
+    store) travel in the job's runtime environment. Inside a submitted job (``ray job submit
+    --runtime-env ...``) the job's own variables already reach every worker, and Ray refuses to
+    set one twice: those are not passed again.
 
     ``route_output``: the workers' output reaches this process's ``logging`` instead of its
     console (:func:`route_worker_output`; ``verbose`` prints Ray's own lines as well), so the
